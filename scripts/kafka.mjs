@@ -1,0 +1,328 @@
+#!/usr/bin/env node
+// Starts and stops a real one-node Apache Kafka 4.x broker (KRaft, broker+controller) for tests and the demo.
+// The broker jars come from Maven Central through `mvn` into .cache/kafka; nothing else is downloaded.
+//
+//   node scripts/kafka.mjs start    prints KAFKA_BROKERS=127.0.0.1:<port>
+//   node scripts/kafka.mjs stop
+//   node scripts/kafka.mjs status
+//
+// Besides the PLAINTEXT listener it opens a SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+// with the test users below, so the SASL options of the broker config node can be tested for real.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const KAFKA_VERSION = '4.1.1';
+const cacheDir = process.env.STREAM_ML_CACHE ?? path.join(root, '.cache');
+const libDir = path.join(cacheDir, 'kafka', `libs-${KAFKA_VERSION}`);
+const runDir = path.join(cacheDir, 'kafka', 'run');
+const stateFile = path.join(runDir, 'state.json');
+export const brokerLogFile = path.join(runDir, 'broker.log');
+
+export const SASL_USERS = {
+  plain: { username: 'plain-user', password: 'plain-secret' },
+  scram: { username: 'scram-user', password: 'scram-secret' },
+};
+
+const ALTERNATIVES =
+  'Alternatives: set KAFKA_BROKERS=host:port to use an existing cluster, or run `docker compose up -d` with the docker-compose.yml in this project where Docker is available.';
+
+class KafkaSetupError extends Error {}
+
+function findJava() {
+  const javaBin = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  const probe = spawnSync(javaBin, ['-version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new KafkaSetupError(
+      `Java 17 or newer is needed to run the local Kafka broker, and none was found. ${ALTERNATIVES}`,
+    );
+  }
+  const match = /version "(\d+)/.exec(probe.stderr + probe.stdout);
+  const major = match ? Number(match[1]) : 0;
+  if (major < 17) {
+    throw new KafkaSetupError(
+      `Java ${major} was found, but the local Kafka broker needs Java 17 or newer. ${ALTERNATIVES}`,
+    );
+  }
+  return javaBin;
+}
+
+function resolveJars() {
+  if (fs.existsSync(path.join(libDir, `kafka_2.13-${KAFKA_VERSION}.jar`))) return;
+  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8' });
+  if (mvn.error || mvn.status !== 0) {
+    throw new KafkaSetupError(
+      `Maven (mvn) is needed to fetch the Kafka ${KAFKA_VERSION} broker jars, and none was found. ${ALTERNATIVES}`,
+    );
+  }
+  log(`resolving Apache Kafka ${KAFKA_VERSION} broker jars from Maven Central into ${path.relative(root, libDir)}`);
+  const tmp = `${libDir}.partial`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const result = spawnSync(
+    'mvn',
+    [
+      '-q',
+      '-B',
+      '-f',
+      path.join(root, 'scripts', 'kafka', 'pom.xml'),
+      `-Dkafka.version=${KAFKA_VERSION}`,
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${tmp}`,
+      '-DincludeScope=runtime',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (result.status !== 0) throw new KafkaSetupError(`mvn could not resolve the Kafka broker jars. ${ALTERNATIVES}`);
+  fs.rmSync(libDir, { recursive: true, force: true });
+  fs.renameSync(tmp, libDir);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function readState() {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function log(line) {
+  process.stderr.write(`[kafka] ${line}\n`);
+}
+
+function writeConfig(ports, dataDir) {
+  const { plain, scram } = SASL_USERS;
+  const props = [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.bootstrap.servers=127.0.0.1:${ports.controller}`,
+    `listeners=PLAINTEXT://127.0.0.1:${ports.plaintext},SASL_PLAINTEXT://127.0.0.1:${ports.sasl},CONTROLLER://127.0.0.1:${ports.controller}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.plaintext},SASL_PLAINTEXT://127.0.0.1:${ports.sasl}`,
+    'controller.listener.names=CONTROLLER',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    'inter.broker.listener.name=PLAINTEXT',
+    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${plain.username}="${plain.password}";`,
+    'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    `log.dirs=${dataDir}`,
+    'num.partitions=1',
+    'auto.create.topics.enable=true',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=4',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    'log.retention.hours=24',
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(runDir, 'server.properties'), props);
+  const log4j = `<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <Console name="stdout" target="SYSTEM_OUT">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers>
+    <Logger name="kafka" level="INFO"/>
+    <Logger name="org.apache.kafka" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Root level="WARN"><AppenderRef ref="stdout"/></Root>
+  </Loggers>
+</Configuration>
+`;
+  fs.writeFileSync(path.join(runDir, 'log4j2.xml'), log4j);
+  return [
+    `SCRAM-SHA-256=[name=${scram.username},password=${scram.password}]`,
+    `SCRAM-SHA-512=[name=${scram.username},password=${scram.password}]`,
+  ];
+}
+
+function javaArgs(mainClass, args) {
+  return [
+    '-Xms256m',
+    '-Xmx768m',
+    '-XX:+UseG1GC',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${path.join(runDir, 'log4j2.xml')}`,
+    '-cp',
+    `${libDir}/*`,
+    mainClass,
+    ...args,
+  ];
+}
+
+/** Starts the broker unless one started by this script is already running; resolves to its addresses. */
+export async function startKafka({ timeoutMs = 120_000 } = {}) {
+  const existing = readState();
+  if (existing && isAlive(existing.pid) && (await canConnect(existing.ports.plaintext))) {
+    log(`already running (pid ${existing.pid}) at ${existing.brokers}`);
+    return { ...existing, reused: true };
+  }
+  if (existing) await stopKafka();
+  const java = findJava();
+  resolveJars();
+
+  fs.mkdirSync(runDir, { recursive: true });
+  const dataDir = path.join(runDir, 'data');
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  const ports = { plaintext: await freePort(), sasl: await freePort(), controller: await freePort() };
+  const scramCredentials = writeConfig(ports, dataDir);
+  const clusterId = randomBytes(16).toString('base64url');
+  const format = spawnSync(
+    java,
+    javaArgs('kafka.tools.StorageTool', [
+      'format',
+      '--standalone',
+      '-t',
+      clusterId,
+      '-c',
+      path.join(runDir, 'server.properties'),
+      ...scramCredentials.flatMap((c) => ['--add-scram', c]),
+    ]),
+    { encoding: 'utf8' },
+  );
+  if (format.status !== 0) {
+    throw new KafkaSetupError(`formatting KRaft storage failed:\n${format.stdout}${format.stderr}`);
+  }
+
+  const started = Date.now();
+  const logFd = fs.openSync(brokerLogFile, 'w');
+  const child = spawn(java, javaArgs('kafka.Kafka', [path.join(runDir, 'server.properties')]), {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+  });
+  fs.closeSync(logFd);
+  child.unref();
+  const state = {
+    pid: child.pid,
+    version: KAFKA_VERSION,
+    ports,
+    brokers: `127.0.0.1:${ports.plaintext}`,
+    saslBrokers: `127.0.0.1:${ports.sasl}`,
+    startedAt: new Date(started).toISOString(),
+  };
+  fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
+
+  while (!(await brokerReady(ports.plaintext))) {
+    if (!isAlive(child.pid)) {
+      throw new KafkaSetupError(
+        `the Kafka broker exited during start-up; see ${brokerLogFile}:\n${tail(brokerLogFile)}`,
+      );
+    }
+    if (Date.now() - started > timeoutMs) {
+      await stopKafka();
+      throw new KafkaSetupError(`the Kafka broker did not answer within ${timeoutMs / 1000}s; see ${brokerLogFile}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  state.startupSeconds = (Date.now() - started) / 1000;
+  fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  log(
+    `Apache Kafka ${KAFKA_VERSION} up at ${state.brokers} (SASL at ${state.saslBrokers}) in ${state.startupSeconds.toFixed(1)}s, pid ${child.pid}, log ${path.relative(root, brokerLogFile)}`,
+  );
+  return state;
+}
+
+// Ready means the broker log says it started and the port accepts connections.
+async function brokerReady(port) {
+  if (!(await canConnect(port))) return false;
+  try {
+    return /\[KafkaRaftServer nodeId=1\] Kafka Server started/.test(fs.readFileSync(brokerLogFile, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function tail(file, lines = 30) {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Stops the broker this script started, politely first (SIGTERM), then by force after 30 s. */
+export async function stopKafka() {
+  const state = readState();
+  if (!state) return false;
+  if (isAlive(state.pid)) {
+    process.kill(state.pid, 'SIGTERM');
+    const deadline = Date.now() + 30_000;
+    while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    if (isAlive(state.pid)) process.kill(state.pid, 'SIGKILL');
+  }
+  fs.rmSync(stateFile, { force: true });
+  log(`stopped (pid ${state.pid})`);
+  return true;
+}
+
+export function kafkaStatus() {
+  const state = readState();
+  return state && isAlive(state.pid) ? state : undefined;
+}
+
+async function main(command) {
+  try {
+    if (command === 'start') {
+      const state = await startKafka();
+      process.stdout.write(`KAFKA_BROKERS=${state.brokers}\n`);
+    } else if (command === 'stop') {
+      if (!(await stopKafka())) log('not running');
+    } else if (command === 'status') {
+      const state = kafkaStatus();
+      process.stdout.write(state ? `running: KAFKA_BROKERS=${state.brokers} (pid ${state.pid})\n` : 'not running\n');
+      process.exitCode = state ? 0 : 1;
+    } else {
+      process.stderr.write('usage: node scripts/kafka.mjs start|stop|status\n');
+      process.exitCode = 2;
+    }
+  } catch (error) {
+    if (error instanceof KafkaSetupError) {
+      process.stderr.write(`[kafka] ${error.message}\n`);
+      process.exitCode = 1;
+    } else throw error;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await main(process.argv[2]);
+}

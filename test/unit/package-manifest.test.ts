@@ -1,0 +1,75 @@
+// What the Node-RED Flow Library scorecard checks of package.json, as far as it can be checked offline.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import semver from 'semver';
+import { projectRoot } from '../support/env';
+
+interface Manifest {
+  name: string;
+  license?: string;
+  repository?: { url?: string };
+  keywords?: string[];
+  engines?: { node?: string };
+  dependencies?: Record<string, string>;
+  'node-red': { version: string; nodes: Record<string, string> };
+}
+const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as Manifest;
+
+test('licence, repository and the node-red keyword are declared', () => {
+  assert.ok(pkg.license && fs.existsSync(path.join(projectRoot, 'LICENSE')));
+  assert.match(pkg.repository?.url ?? '', /^git\+https:\/\//);
+  assert.ok(pkg.keywords?.includes('node-red'));
+});
+
+test('node-red.version admits Node-RED 4 and 5, engines.node admits Node 20 and 22', () => {
+  for (const v of ['4.1.8', '5.0.7']) assert.ok(semver.satisfies(v, pkg['node-red'].version), `Node-RED ${v}`);
+  for (const v of ['20.0.0', '22.9.0']) assert.ok(semver.satisfies(v, pkg.engines?.node ?? ''), `Node ${v}`);
+});
+
+test('at most 6 runtime dependencies, all pure JavaScript (no install scripts, no native addons)', () => {
+  const deps = Object.keys(pkg.dependencies ?? {});
+  assert.ok(deps.length <= 6, deps.join(', '));
+  for (const dep of deps) {
+    const depPkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'node_modules', dep, 'package.json'), 'utf8'));
+    assert.equal(depPkg.gypfile, undefined, `${dep} builds a native addon`);
+    assert.equal(depPkg.scripts?.install, undefined, `${dep} runs an install script`);
+  }
+});
+
+test('node type names share the stream-ml- prefix and each has its editor file beside it', () => {
+  for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
+    assert.match(type, /^stream-ml-/);
+    assert.ok(fs.existsSync(path.join(projectRoot, file)), file);
+    assert.ok(fs.existsSync(path.join(projectRoot, file.replace(/\.js$/, '.html'))), `${file} has no .html`);
+  }
+});
+
+test('every non-config node is used in an example flow', () => {
+  const dir = path.join(projectRoot, 'examples');
+  const used = new Set<string>();
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    for (const node of JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { type: string }[])
+      used.add(node.type);
+  }
+  for (const type of Object.keys(pkg['node-red'].nodes)) {
+    if (type === 'stream-ml-kafka-broker') continue;
+    assert.ok(used.has(type), `${type} appears in no example`);
+  }
+});
+
+test('npm pack ships only dist, examples, README, LICENSE and package.json', () => {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: projectRoot,
+    encoding: 'utf8',
+  });
+  const files = (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
+  assert.ok(files.length > 5);
+  for (const file of files) {
+    assert.match(file, /^(dist\/(src|nodes)\/|examples\/|README\.md$|LICENSE$|package\.json$)/, file);
+  }
+  assert.ok(files.some((f) => f.startsWith('dist/nodes/')));
+  assert.ok(!files.some((f) => f.startsWith('dist/test/')));
+});
