@@ -134,9 +134,26 @@ export interface TestNode {
   credentials?: Record<string, unknown>;
 }
 
-export async function loadFlow(flow: FlowNode[], credentials?: Record<string, unknown>): Promise<void> {
+export async function loadFlow(
+  flow: FlowNode[],
+  credentials?: Record<string, unknown>,
+  extraModules: unknown[] = [],
+): Promise<void> {
   const load = helper.load.bind(helper) as unknown as (nodes: unknown, f: unknown, c?: unknown) => Promise<void>;
-  await load(kafkaNodes(), flow, credentials);
+  await load([...kafkaNodes(), ...extraModules], onTab(flow), credentials);
+}
+
+/** Redeploys the flow as the editor would ('nodes' restarts only what changed). */
+export async function redeploy(flow: FlowNode[], type: 'full' | 'nodes' | 'flows' = 'nodes'): Promise<void> {
+  await helper.setFlows(onTab(flow) as never, type);
+}
+
+// The runtime takes a node without x and y for a config node: put every other node on a tab, as the editor does.
+function onTab(flow: FlowNode[]): FlowNode[] {
+  const placed = flow.map((n) =>
+    n.type === 'tab' || n.type === 'stream-ml-kafka-broker' ? n : { x: 100, y: 100, z: 'f1', ...n },
+  );
+  return flow.some((n) => n.id === 'f1') ? placed : [{ id: 'f1', type: 'tab', label: 'test' }, ...placed];
 }
 
 export function flowNode(id: string): TestNode {
@@ -150,4 +167,24 @@ export function collect<T>(id: string): T[] {
   const out: T[] = [];
   flowNode(id).on('input', (msg: never) => out.push(msg as T));
   return out;
+}
+
+/** Log entries a node wrote through node.warn / node.error (helper.log() spies on the runtime log). */
+export function logged(id: string, level: 'warn' | 'error'): string[] {
+  const spy = helper.log() as unknown as { args: [{ id?: string; level?: number; msg?: unknown }][] };
+  const wanted = level === 'warn' ? 30 : 20;
+  return spy.args
+    .map((a) => a[0])
+    .filter((e) => e && e.id === id && e.level === wanted)
+    .map((e) => String(e.msg));
+}
+
+/** Node-RED's own Catch node, from the runtime under test. */
+export function catchNodeModule(): unknown {
+  const nodesDir = path.join(path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [nodeRedDir()] })));
+  return require(path.join(nodesDir, 'core', 'common', '25-catch.js'));
+}
+
+function nodeRedDir(): string {
+  return path.dirname(nodeRedPath());
 }
