@@ -2,7 +2,8 @@
 // and the connection state that every node using it shows. Users register so the producer is closed with the last.
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
+import net from 'node:net';
+import tls, { type ConnectionOptions } from 'node:tls';
 import {
   Kafka,
   logLevel,
@@ -73,6 +74,7 @@ export class KafkaConnection extends EventEmitter {
   private readonly maxDelayMs: number;
   private readonly log: NonNullable<BrokerConfig['log']>;
   private readonly sleepers = new Set<() => void>();
+  private readonly sockets = new Set<net.Socket>();
   private unusedWaiters: (() => void)[] = [];
 
   constructor(readonly config: BrokerConfig) {
@@ -106,6 +108,17 @@ export class KafkaConnection extends EventEmitter {
       if (config.tls.passphrase) ssl.passphrase = config.tls.passphrase;
       kafkaConfig.ssl = ssl;
     }
+    // kafkajs's own socket factory, plus a record of every socket: a client abandoned mid-reconnect can leave one
+    // open, and none may outlive the config node.
+    kafkaConfig.socketFactory = ({ host, port, ssl, onConnect }) => {
+      const socket = ssl
+        ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
+        : net.connect({ host, port }, onConnect);
+      socket.setKeepAlive(true, 60_000);
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      return socket;
+    };
     if (config.sasl) kafkaConfig.sasl = { ...config.sasl } as SASLOptions;
     this.kafka = new Kafka(kafkaConfig);
     if (config.registry?.url) this.registry = new SchemaRegistryClient(config.registry);
@@ -199,6 +212,12 @@ export class KafkaConnection extends EventEmitter {
 
   /** A send failed in a way that reconnecting may cure: the next producerReady() connects again. */
   producerFailed(error: unknown): ErrorKind {
+    // A kafkajs producer reconnected in place can keep sockets of the old cluster state open: start afresh.
+    if (this.producerConnected && this.producer) {
+      const stale = this.producer;
+      this.producer = undefined;
+      void stale.disconnect().catch(() => undefined);
+    }
     this.producerConnected = false;
     return this.reportFailure(error, Date.now() + this.retryDelay(this.producerAttempts));
   }
@@ -220,6 +239,9 @@ export class KafkaConnection extends EventEmitter {
         this.reportConnected();
         return this.producer;
       } catch (error) {
+        const failed = this.producer;
+        this.producer = undefined;
+        await failed?.disconnect().catch(() => undefined);
         const delay = this.retryDelay(this.producerAttempts++);
         const kind = this.reportFailure(error, Date.now() + delay);
         await this.sleep(kind === 'auth' ? Math.max(delay, this.maxDelayMs) : delay);
@@ -253,6 +275,8 @@ export class KafkaConnection extends EventEmitter {
     this.closed = true;
     for (const wake of [...this.sleepers]) wake();
     await this.closeProducer();
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
     this.setState({ status: 'closed' });
     this.removeAllListeners();
   }

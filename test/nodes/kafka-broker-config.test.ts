@@ -37,10 +37,10 @@ test('credentials are kept as Node-RED credentials, not in the exported flow', a
     path.join(projectRoot, 'nodes', 'stream-ml-kafka-broker', 'stream-ml-kafka-broker.html'),
     'utf8',
   );
-  const credentialsBlock = /credentials:\s*{([\s\S]*?)\n    },/.exec(html)?.[1] ?? '';
+  const credentialsBlock = /credentials:\s*{([\s\S]*?)\n {4}},/.exec(html)?.[1] ?? '';
   for (const name of ['saslPassword', 'tlsKey', 'tlsPassphrase', 'registryPassword'])
     assert.match(credentialsBlock, new RegExp(`${name}:\\s*{\\s*type:\\s*'password'`), name);
-  const defaultsBlock = /defaults:\s*{([\s\S]*?)\n    },/.exec(html)?.[1] ?? '';
+  const defaultsBlock = /defaults:\s*{([\s\S]*?)\n {4}},/.exec(html)?.[1] ?? '';
   for (const name of Object.keys(SECRETS)) assert.ok(!defaultsBlock.includes(name), `${name} among defaults`);
 });
 
