@@ -24,10 +24,16 @@ export class FlowTracker {
   stuck = 0;
 
   constructor(
-    private readonly RED: NodeAPI,
     private readonly hooks: HooksApi | undefined,
     private readonly stuckTimeoutMs: number,
   ) {}
+
+  // Node-RED's generateId() draws random bytes per call; a random prefix and a counter are as unique, and cheaper.
+  private readonly idPrefix = Math.random().toString(16).slice(2, 10);
+  private idCounter = 0;
+  private nextId(): string {
+    return `${this.idPrefix}${(this.idCounter++).toString(16)}`;
+  }
 
   /** False when this Node-RED gives nodes no hooks: messages then count as finished when sent. */
   get tracking(): boolean {
@@ -37,19 +43,17 @@ export class FlowTracker {
   acquire(): void {
     if (this.users++ > 0 || !this.hooks) return;
     this.hooks.add(`preDeliver.${LABEL}`, (event) => {
-      const id = (event as { msg?: NodeMessage }).msg?._msgid;
+      const e = event as { msg?: NodeMessage; destination?: { node?: { _expectedDoneCount?: number } } };
+      const id = e.msg?._msgid;
       if (id === undefined) return;
+      // A node whose input handler takes no done() never completes anything: its delivery is over once handled,
+      // so it is not counted. (_expectedDoneCount is how the runtime itself knows; absent, assume done() is used.)
+      if (e.destination?.node?._expectedDoneCount === 0) return;
       const entry = this.pending.get(id);
       if (entry) entry.deliveries++;
     });
     this.hooks.add(`onComplete.${LABEL}`, (event) => {
       this.completed((event as { msg?: NodeMessage }).msg?._msgid);
-    });
-    // A node whose input handler takes no done() never completes anything: once the handler has run, its
-    // delivery is over. (_expectedDoneCount is how the runtime itself knows; absent, assume done() is used.)
-    this.hooks.add(`postReceive.${LABEL}`, (event) => {
-      const e = event as { msg?: NodeMessage; destination?: { node?: { _expectedDoneCount?: number } } };
-      if (e.destination?.node?._expectedDoneCount === 0) this.completed(e.msg?._msgid);
     });
     this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.stuckTimeoutMs));
     this.sweeper.unref();
@@ -71,7 +75,7 @@ export class FlowTracker {
       finish();
       return;
     }
-    const id = (msg._msgid ??= this.RED.util.generateId());
+    const id = (msg._msgid ??= this.nextId());
     const entry: Entry = { deliveries: 0, sentAt: Date.now(), finish };
     this.pending.set(id, entry);
     node.send(out);
@@ -108,7 +112,7 @@ export function flowTracker(RED: NodeAPI, stuckTimeoutMs: number): FlowTracker {
   let tracker = trackers.get(RED);
   if (!tracker) {
     const hooks = (RED as unknown as { hooks?: HooksApi }).hooks;
-    tracker = new FlowTracker(RED, hooks, stuckTimeoutMs);
+    tracker = new FlowTracker(hooks, stuckTimeoutMs);
     trackers.set(RED, tracker);
   }
   return tracker;

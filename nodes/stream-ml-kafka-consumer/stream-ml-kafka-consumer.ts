@@ -3,7 +3,13 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { createDecoder, type Encoding, type MalformedRecordError } from '../../src/kafka/codecs';
 import type { ConnectionState, KafkaConnection } from '../../src/kafka/connection';
-import { KafkaConsumerWorker, parseTopics, type ConsumedRecord, type RawRecord } from '../../src/kafka/consumer';
+import {
+  KafkaConsumerWorker,
+  parseTopics,
+  type ConsumedChunk,
+  type ConsumedRecord,
+  type RawRecord,
+} from '../../src/kafka/consumer';
 import type { KafkaBrokerNode } from '../stream-ml-kafka-broker/broker-config';
 import { compact, connectionStatus, RateMeter } from '../stream-ml-kafka-broker/status';
 import { flowTracker } from './flow-tracker';
@@ -92,8 +98,8 @@ export = function register(RED: NodeAPI): void {
       fail((error as Error).message);
     }
 
-    function toMessage(payload: ConsumedRecord | ConsumedRecord[]): NodeMessage {
-      if (!Array.isArray(payload)) {
+    function toMessage(payload: ConsumedRecord | ConsumedChunk): NodeMessage {
+      if (!('values' in payload)) {
         const { topic, partition, offset, timestamp, headers } = payload;
         return {
           topic,
@@ -102,20 +108,20 @@ export = function register(RED: NodeAPI): void {
           kafka: { topic, partition, offset, timestamp, headers },
         } as NodeMessage;
       }
-      const first = payload[0];
+      const { topic, partition, values, keys, offsets, timestamps, headers } = payload;
       return {
-        topic: first.topic,
-        payload: payload.map((r) => r.value),
+        topic,
+        payload: values,
         kafka: {
-          topic: first.topic,
-          partition: first.partition,
-          firstOffset: first.offset,
-          lastOffset: payload[payload.length - 1].offset,
-          count: payload.length,
-          keys: payload.map((r) => r.key),
-          offsets: payload.map((r) => r.offset),
-          timestamps: payload.map((r) => r.timestamp),
-          headers: payload.map((r) => r.headers),
+          topic,
+          partition,
+          firstOffset: offsets[0],
+          lastOffset: offsets[offsets.length - 1],
+          count: values.length,
+          keys,
+          offsets,
+          timestamps,
+          headers,
         },
       } as NodeMessage;
     }

@@ -20,6 +20,17 @@ export interface ConsumedRecord {
   headers: Record<string, string | string[]>;
 }
 
+/** Batch output: up to batchSize records of one partition, column by column (a dataframe chunk). */
+export interface ConsumedChunk {
+  topic: string;
+  partition: number;
+  values: unknown[];
+  keys: unknown[];
+  offsets: string[];
+  timestamps: number[];
+  headers: Record<string, string | string[]>[];
+}
+
 export interface RawRecord {
   topic: string;
   partition: number;
@@ -49,7 +60,7 @@ export interface ConsumerOptions {
 }
 
 export interface ConsumerHandlers {
-  deliver(payload: ConsumedRecord | ConsumedRecord[], complete: () => void): void;
+  deliver(payload: ConsumedRecord | ConsumedChunk, complete: () => void): void;
   malformed(raw: RawRecord, reason: MalformedRecordError, complete: () => void): void;
   /** Something the user should see that is not a record's fault (bad topic, commit failure). */
   warn(message: string): void;
@@ -107,7 +118,8 @@ export function parseTopics(text: string, asPattern: boolean): (string | RegExp)
 function decodeHeaders(headers: IHeaders | undefined): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   if (!headers) return out;
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
     out[name] = Array.isArray(value) ? value.map((v) => String(v)) : String(value);
   }
@@ -269,7 +281,8 @@ export class KafkaConsumerWorker {
       entry.done = true;
       this.inFlight--;
       progress.advance();
-      if (this.wake && this.inFlight < this.options.maxInFlight) this.wake();
+      // Resume at half the limit, not at limit - 1, so the fetch loop does not wake for every single message.
+      if (this.wake && this.inFlight <= this.options.maxInFlight >> 1) this.wake();
     };
   }
 
@@ -297,58 +310,75 @@ export class KafkaConsumerWorker {
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset } = payload;
+    const { batch } = payload;
     const { topic, partition, messages } = batch;
     if (messages.length === 0) return;
     const { key, value, output, batchSize, maxInFlight } = this.options;
     if (key.prefetch) await key.prefetch(messages.map((m) => m.key));
     if (value.prefetch) await value.prefetch(messages.map((m) => m.value));
     const progress = this.partition(topic, partition);
-    let chunk: ConsumedRecord[] = [];
+    // kafkajs turns every resolved offset into a Long: tell it only before waiting and at the end of the batch.
+    let handed: string | undefined;
+    const resolveHanded = (): void => {
+      if (handed !== undefined) payload.resolveOffset(handed);
+      handed = undefined;
+    };
+    let chunk: ConsumedChunk | undefined;
     const flushChunk = (): void => {
-      const records = chunk;
-      chunk = [];
-      const last = records[records.length - 1].offset;
-      this.counts.delivered += records.length;
-      this.handlers.deliver(records, this.track(progress, last));
-      resolveOffset(last);
+      if (!chunk) return;
+      const full = chunk;
+      chunk = undefined;
+      const last = full.offsets[full.offsets.length - 1];
+      this.counts.delivered += full.values.length;
+      this.handlers.deliver(full, this.track(progress, last));
+      handed = last;
     };
     for (const m of messages) {
       if (this.paused || this.stopping || this.inFlight >= maxInFlight) {
-        if (chunk.length > 0) flushChunk();
+        flushChunk();
+        resolveHanded();
         if (!(await this.gate(payload))) return;
       }
       this.counts.received++;
-      let record: ConsumedRecord;
+      let k: unknown;
+      let v: unknown;
       try {
-        record = {
-          topic,
-          partition,
-          offset: m.offset,
-          key: key.decode(m.key),
-          value: value.decode(m.value),
-          timestamp: Number(m.timestamp),
-          headers: decodeHeaders(m.headers),
-        };
+        k = key.decode(m.key);
+        v = value.decode(m.value);
       } catch (error) {
         const reason =
           error instanceof MalformedRecordError ? error : new MalformedRecordError(errorMessage(error), 'value');
         this.counts.malformed++;
-        if (chunk.length > 0) flushChunk();
+        flushChunk();
         this.handlers.malformed(rawRecord(topic, partition, m), reason, this.track(progress, m.offset));
-        resolveOffset(m.offset);
+        handed = m.offset;
         continue;
       }
       if (output === 'record') {
         this.counts.delivered++;
+        const record: ConsumedRecord = {
+          topic,
+          partition,
+          offset: m.offset,
+          key: k,
+          value: v,
+          timestamp: Number(m.timestamp),
+          headers: decodeHeaders(m.headers),
+        };
         this.handlers.deliver(record, this.track(progress, m.offset));
-        resolveOffset(m.offset);
+        handed = m.offset;
       } else {
-        chunk.push(record);
-        if (chunk.length >= batchSize) flushChunk();
+        chunk ??= { topic, partition, values: [], keys: [], offsets: [], timestamps: [], headers: [] };
+        chunk.values.push(v);
+        chunk.keys.push(k);
+        chunk.offsets.push(m.offset);
+        chunk.timestamps.push(Number(m.timestamp));
+        chunk.headers.push(decodeHeaders(m.headers));
+        if (chunk.values.length >= batchSize) flushChunk();
       }
     }
-    if (chunk.length > 0) flushChunk();
+    flushChunk();
+    resolveHanded();
     this.lagByPartition.set(`${topic}\u0000${partition}`, Math.max(0, Number(batch.offsetLag())));
   }
 
