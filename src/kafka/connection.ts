@@ -14,6 +14,7 @@ import {
   type SASLOptions,
 } from 'kafkajs';
 import { classifyError, errorMessage, type ErrorKind } from './errors';
+import { applyKafkajsIdleLoopFix } from './kafkajs-patch';
 import { SchemaRegistryClient, type RegistryOptions } from './registry';
 
 export type SaslMechanism = 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -60,6 +61,8 @@ function pem(value: string | undefined): string | undefined {
 }
 
 const INITIAL_RETRY_MS = 500;
+
+applyKafkajsIdleLoopFix();
 
 export class KafkaConnection extends EventEmitter {
   readonly kafka: Kafka;

@@ -13,9 +13,9 @@ helper.init(nodeRedPath());
 
 before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
 after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
-// kafkajs 2.2.4 drops a broker connection whose socket the killed broker closed (Cluster.removeBroker on
-// KafkaJSConnectionClosedError) without destroying its RequestQueue, whose timer then re-arms itself forever and
-// keeps this process alive. Known limitation, noted in the report; end the process once everything has reported.
+// kafkajs 2.2.4 can keep a broker connection that died mid-request (the killed broker) waiting forever for its
+// requests to settle, and with it a 100 ms request-timeout interval that keeps this process alive after every
+// client was closed. A known limitation (see the report); end the process once everything has been reported.
 after(() => {
   setTimeout(() => process.exit(), 2_000);
 });
