@@ -16,6 +16,8 @@ export function applyKafkajsIdleLoopFix(): boolean {
   if (applied) return true;
   let RequestQueue: { prototype: RequestQueueLike } | undefined;
   try {
+    // An internal, untyped module of kafkajs: required by path, as there is no import to give it a type.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     RequestQueue = require('kafkajs/src/network/requestQueue') as { prototype: RequestQueueLike };
   } catch {
     return false; // a kafkajs whose layout differs: leave it alone
