@@ -65,7 +65,7 @@ export = function register(RED: NodeAPI): void {
       const acks = def.acks === '0' ? 0 : def.acks === '1' ? 1 : -1;
       worker = new KafkaProducerWorker(connection, {
         acks,
-        compression: ['none', 'gzip', 'snappy', 'lz4'].includes(def.compression) ? def.compression : 'none',
+        compression: ['none', 'gzip', 'snappy'].includes(def.compression) ? def.compression : 'none',
         lingerMs: count(def.lingerMs, 5, 0),
         batchSize: count(def.batchSize, 500),
         maxQueued: count(def.queueSize, 10_000),

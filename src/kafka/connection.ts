@@ -15,6 +15,7 @@ import {
 } from 'kafkajs';
 import { classifyError, errorMessage, type ErrorKind } from './errors';
 import { applyKafkajsIdleLoopFix } from './kafkajs-patch';
+import { registerSnappy } from './snappy';
 import { SchemaRegistryClient, type RegistryOptions } from './registry';
 
 export type SaslMechanism = 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -63,6 +64,7 @@ function pem(value: string | undefined): string | undefined {
 const INITIAL_RETRY_MS = 500;
 
 applyKafkajsIdleLoopFix();
+registerSnappy();
 
 export class KafkaConnection extends EventEmitter {
   readonly kafka: Kafka;
