@@ -17,6 +17,14 @@ export class MalformedRecordError extends Error {
   }
 }
 
+/** The registry could not be asked: not the record's fault, so the batch waits and is retried, never skipped. */
+export class RegistryUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RegistryUnavailableError';
+  }
+}
+
 export interface Decoder {
   decode(data: Buffer | null): unknown;
   /** Fetches whatever decode() will need for these buffers (registry schemas); never rejects. */
@@ -115,8 +123,9 @@ export function createDecoder(options: CodecOptions): Decoder {
           const type = registry.cachedType(id);
           if (!type) {
             const miss = registry.recentMiss(id);
-            return fail(
-              `${part} has unknown schema id ${id}${miss ? `: ${miss.message}` : ' (registry unreachable?)'}`,
+            if (miss) return fail(`${part} has unknown schema id ${id}: ${miss.message}`);
+            throw new RegistryUnavailableError(
+              `schema id ${id} of the ${part} could not be fetched: ${registry.lastError ?? 'schema registry unreachable'}`,
             );
           }
           try {

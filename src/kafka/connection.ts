@@ -15,6 +15,7 @@ import {
 } from 'kafkajs';
 import { classifyError, errorMessage, type ErrorKind } from './errors';
 import { applyKafkajsIdleLoopFix } from './kafkajs-patch';
+import { atMost } from './sleep';
 import { registerSnappy } from './snappy';
 import { SchemaRegistryClient, type RegistryOptions } from './registry';
 
@@ -272,7 +273,12 @@ export class KafkaConnection extends EventEmitter {
     const producer = this.producer;
     this.producer = undefined;
     this.producerConnected = false;
-    if (producer) await producer.disconnect().catch(() => undefined);
+    // Bounded: with the broker down, kafkajs may wait out its request timeouts.
+    if (producer)
+      await atMost(
+        producer.disconnect().catch(() => undefined),
+        5_000,
+      );
   }
 
   async close(): Promise<void> {

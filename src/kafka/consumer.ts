@@ -4,10 +4,10 @@
 // whose records and all before them are complete. It supervises its kafkajs consumer itself, so a broker restart or
 // a crash ends in a fresh consumer after a backoff whose due time is reported, instead of a consumer that is gone.
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
-import { MalformedRecordError, type Decoder } from './codecs';
+import { MalformedRecordError, RegistryUnavailableError, type Decoder } from './codecs';
 import type { KafkaConnection } from './connection';
 import { errorMessage } from './errors';
-import { sleep } from './sleep';
+import { atMost, sleep } from './sleep';
 
 export interface ConsumedRecord {
   topic: string;
@@ -346,6 +346,12 @@ export class KafkaConsumerWorker {
         k = key.decode(m.key);
         v = value.decode(m.value);
       } catch (error) {
+        if (error instanceof RegistryUnavailableError) {
+          // Hand over what came before, then fail the batch: the consumer restarts and fetches it again later.
+          flushChunk();
+          resolveHanded();
+          throw error;
+        }
         const reason =
           error instanceof MalformedRecordError ? error : new MalformedRecordError(errorMessage(error), 'value');
         this.counts.malformed++;
@@ -422,7 +428,12 @@ export class KafkaConsumerWorker {
     await this.commit();
     const consumer = this.consumer;
     this.consumer = undefined;
-    if (consumer) await consumer.disconnect().catch(() => undefined);
-    await this.running;
+    // Leaving the group needs the broker; when it is down, do not hold Node-RED's close past a few seconds.
+    if (consumer)
+      await atMost(
+        consumer.disconnect().catch(() => undefined),
+        5_000,
+      );
+    await atMost(this.running ?? Promise.resolve(), 1_000);
   }
 }

@@ -36,6 +36,7 @@ const NETWORK_NAMES = new Set([
   'KafkaJSGroupCoordinatorNotFound',
   'KafkaJSNumberOfRetriesExceeded',
   'KafkaJSStaleTopicMetadataAssignment',
+  'RegistryUnavailableError',
 ]);
 
 // Protocol errors whose retriable flag is false but that go away when the cluster settles or credentials change.

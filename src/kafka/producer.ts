@@ -6,7 +6,7 @@ import { CompressionTypes, type Message, type TopicMessages } from 'kafkajs';
 import type { Encoder } from './codecs';
 import type { KafkaConnection } from './connection';
 import { classifyError, errorMessage, toError } from './errors';
-import { sleep } from './sleep';
+import { atMost, sleep } from './sleep';
 
 // No lz4: its only pure-JavaScript codec (lz4js) has not been maintained since 2017. zstd: none in pure JavaScript.
 export type Compression = 'none' | 'gzip' | 'snappy';
@@ -53,6 +53,15 @@ interface Queued {
   topic: string;
   message: Message;
   callback: DeliveryCallback;
+  settled: boolean;
+}
+
+// Each record's callback runs exactly once, even when a send outlives the close deadline that failed it.
+function settle(item: Queued, error?: Error): boolean {
+  if (item.settled) return false;
+  item.settled = true;
+  item.callback(error);
+  return true;
 }
 
 export interface ProducerStats {
@@ -71,6 +80,7 @@ export class KafkaProducerWorker {
   private closing = false;
   private deadline = Infinity;
   private isolate = 0;
+  private abandoned = false;
   private encoding = 0;
   readonly counts = { sent: 0, failed: 0, refused: 0 };
 
@@ -117,7 +127,7 @@ export class KafkaProducerWorker {
       if (record.partition !== undefined) message.partition = record.partition;
       if (record.headers) message.headers = record.headers;
       if (record.timestamp !== undefined) message.timestamp = record.timestamp;
-      this.queue.push({ topic: record.topic, message, callback });
+      this.queue.push({ topic: record.topic, message, callback, settled: false });
       if (this.wakeSender) this.wakeSender();
     };
     if (key instanceof Promise || value instanceof Promise) {
@@ -203,13 +213,14 @@ export class KafkaProducerWorker {
           timeout: this.options.ackTimeoutMs,
           compression: COMPRESSION_TYPES[this.options.compression],
         });
+        if (this.abandoned) break; // close() gave up on this send and already failed its records
         this.drop(batch.length);
-        this.counts.sent += batch.length;
         if (this.isolate > 0) this.isolate -= batch.length;
         attempt = 0;
         this.connection.reportConnected();
-        for (const item of batch) item.callback();
+        for (const item of batch) if (settle(item)) this.counts.sent++;
       } catch (error) {
+        if (this.abandoned) break;
         const kind = classifyError(error);
         if (kind === 'fatal') {
           if (batch.length > 1) {
@@ -219,9 +230,8 @@ export class KafkaProducerWorker {
           }
           this.drop(batch.length);
           if (this.isolate > 0) this.isolate -= batch.length;
-          this.counts.failed += batch.length;
           const failure = new Error(`Kafka refused the record: ${errorMessage(error)}`);
-          for (const item of batch) item.callback(failure);
+          for (const item of batch) if (settle(item, failure)) this.counts.failed++;
           continue;
         }
         this.connection.producerFailed(error);
@@ -243,8 +253,7 @@ export class KafkaProducerWorker {
     const rest = this.queue.slice(this.head);
     this.queue = [];
     this.head = 0;
-    this.counts.failed += rest.length;
-    for (const item of rest) item.callback(error);
+    for (const item of rest) if (settle(item, error)) this.counts.failed++;
   }
 
   /** Sends what it can within `timeoutMs`, fails the rest with an error per record, and stops. */
@@ -257,7 +266,19 @@ export class KafkaProducerWorker {
       return;
     }
     const timer = setTimeout(() => this.abort.abort(), timeoutMs);
-    await this.running;
+    // A send already under way is not interrupted by the deadline (kafkajs has its own timeouts): past it, its
+    // records fail here, and the loop drops the send's outcome when it comes back.
+    let finished = false;
+    await atMost(
+      this.running.then(() => {
+        finished = true;
+      }),
+      timeoutMs + 100,
+    );
     clearTimeout(timer);
+    if (!finished) {
+      this.abandoned = true;
+      this.failRemaining(new Error('producer closed before the broker acknowledged the record'));
+    }
   }
 }

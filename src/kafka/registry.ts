@@ -32,6 +32,8 @@ export class SchemaRegistryClient {
   private readonly pendingById = new Map<number, Promise<avro.Type>>();
   private readonly missesById = new Map<number, { at: number; error: Error }>();
   private readonly idsBySubjectSchema = new Map<string, Promise<number>>();
+  /** Why the last request failed, for messages about a registry that cannot be reached. */
+  lastError?: string;
 
   constructor(options: RegistryOptions) {
     this.base = options.url.replace(/\/+$/, '');
@@ -80,6 +82,7 @@ export class SchemaRegistryClient {
           // Only a definite "not found" is remembered; network trouble is retried on the next record.
           if (err instanceof RegistryError && err.status === 404)
             this.missesById.set(id, { at: Date.now(), error: err });
+          else this.lastError = err.message;
           throw err;
         })
         .finally(() => this.pendingById.delete(id));

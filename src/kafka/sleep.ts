@@ -11,3 +11,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/** Waits for `promise`, or `ms` at most; the timer is cleared either way, so it never holds the process open. */
+export async function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  const stop = new AbortController();
+  try {
+    await Promise.race([promise, sleep(ms, stop.signal)]);
+  } finally {
+    stop.abort();
+  }
+}

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 export interface StandInRegistry {
   url: string;
   requests: string[];
+  /** False: every request gets 503, like a registry that is down. */
+  available: boolean;
   close(): Promise<void>;
 }
 
@@ -13,6 +15,12 @@ export async function startStandInRegistry(): Promise<StandInRegistry> {
   const schemas: string[] = []; // id - 1 → schema text
   const subjects = new Map<string, number[]>(); // subject → ids by version
   const requests: string[] = [];
+  const standIn: StandInRegistry = {
+    url: '',
+    requests,
+    available: true,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
   const send = (res: http.ServerResponse, status: number, body: unknown): void => {
     res.writeHead(status, { 'Content-Type': 'application/vnd.schemaregistry.v1+json' });
     res.end(JSON.stringify(body));
@@ -24,6 +32,7 @@ export async function startStandInRegistry(): Promise<StandInRegistry> {
     req.on('end', () => {
       const url = req.url ?? '';
       requests.push(`${req.method} ${url}`);
+      if (!standIn.available) return send(res, 503, { error_code: 50302, message: 'stand-in registry is down' });
       let m: RegExpExecArray | null;
       if (req.method === 'GET' && (m = /^\/schemas\/ids\/(\d+)$/.exec(url))) {
         const schema = schemas[Number(m[1]) - 1];
@@ -55,9 +64,6 @@ export async function startStandInRegistry(): Promise<StandInRegistry> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  standIn.url = `http://127.0.0.1:${port}`;
+  return standIn;
 }

@@ -162,3 +162,59 @@ test('without auto-registration, a schema the registry lacks fails each message 
   await helper.unload();
   assert.match(errors[0], /40[34]|not found/i);
 });
+
+test('a registry that is down holds the records back instead of calling them malformed', async (t) => {
+  if (!standIn) return t.skip('needs the stand-in, to take it down');
+  const registry = standIn;
+  const topic = await createTopic('registry-down');
+  await loadFlow([
+    brokerNode('b1', { registryUrl }),
+    {
+      id: 'producer',
+      type: 'stream-ml-kafka-producer',
+      broker: 'b1',
+      topic,
+      valueEncoding: 'registry',
+      valueSchema: SCHEMA,
+      autoRegister: true,
+    },
+  ]);
+  for (let i = 0; i < 5; i++) flowNode('producer').receive({ payload: { sensor: 'down', value: i } });
+  await helper.unload(); // flushes the five records
+  registry.available = false;
+  try {
+    await loadFlow([
+      brokerNode('b2', { registryUrl, reconnectMaxDelay: 1_000 }),
+      {
+        id: 'consumer',
+        type: 'stream-ml-kafka-consumer',
+        broker: 'b2',
+        topics: topic,
+        fromBeginning: 'earliest',
+        valueEncoding: 'registry',
+        malformed: 'output',
+        outputs: 2,
+        wires: [['out'], ['errors']],
+      },
+      { id: 'out', type: 'helper' },
+      { id: 'errors', type: 'helper' },
+    ]);
+    const out = collect<{ payload: { value: number } }>('out');
+    const errors = collect<unknown>('errors');
+    await waitFor('the consumer asking the registry', () =>
+      registry.requests.some((r) => r.startsWith('GET /schemas/ids/')),
+    );
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(out.length + errors.length, 0, 'records went out while the registry was down');
+    registry.available = true;
+    await waitFor('the records once the registry is back', () => out.length >= 5, 30_000);
+    await helper.unload();
+    assert.deepEqual(
+      out.map((m) => m.payload.value),
+      [0, 1, 2, 3, 4],
+    );
+    assert.equal(errors.length, 0);
+  } finally {
+    registry.available = true;
+  }
+});

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import helper from 'node-red-node-test-helper';
 import { nodeRedPath, projectRoot } from '../support/env';
-import { brokerNode, collect, createTopic, flowNode, loadFlow, uniqueName, waitFor } from '../kafka/support';
+import { brokerNode, collect, createTopic, flowNode, loadFlow, redeploy, uniqueName, waitFor } from '../kafka/support';
 
 helper.init(nodeRedPath());
 
@@ -111,4 +111,48 @@ test('broker restart mid-stream: producer delivers its queue, consumer resumes, 
     statuses.some((s) => s.startsWith('reconnecting')),
     `the consumer never showed that it was reconnecting: ${statuses.join(' | ')}`,
   );
+});
+
+test('closing while the broker is down: within the close timeout, and every unsent record is an error', async (t) => {
+  if (!ownBroker()) return t.skip('KAFKA_BROKERS is not a broker started by scripts/kafka.mjs');
+  const topic = await createTopic('down-close');
+  await loadFlow([
+    brokerNode('broker', { reconnectMaxDelay: 2_000, requestTimeout: 5_000, connectionTimeout: 2_000 }),
+    { id: 'producer', type: 'stream-ml-kafka-producer', broker: 'broker', topic, valueEncoding: 'json' },
+    {
+      id: 'consumer',
+      type: 'stream-ml-kafka-consumer',
+      broker: 'broker',
+      topics: topic,
+      fromBeginning: 'earliest',
+      valueEncoding: 'json',
+      wires: [['out']],
+    },
+    { id: 'out', type: 'helper' },
+  ]);
+  const out = collect<{ payload: number }>('out');
+  flowNode('producer').receive({ payload: -1 });
+  await waitFor('the consumer working', () => out.length >= 1);
+  const errors: string[] = [];
+  flowNode('producer').on('call:error', (call: never) => errors.push(String((call as { args: [unknown] }).args[0])));
+  kafkaScript('suspend');
+  let closeMs = 0;
+  try {
+    for (let i = 0; i < 10; i++) flowNode('producer').receive({ payload: i });
+    await new Promise((r) => setTimeout(r, 1_000));
+    // A deploy that removes the nodes (the helper's unload would stop watching node.error before closing them).
+    const started = Date.now();
+    await redeploy([
+      brokerNode('broker', { reconnectMaxDelay: 2_000, requestTimeout: 5_000, connectionTimeout: 2_000 }),
+    ]);
+    closeMs = Date.now() - started;
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    kafkaScript('resume');
+    await helper.unload();
+  }
+  console.log(`close with the broker down: ${closeMs} ms, ${errors.length} records reported undelivered`);
+  assert.ok(closeMs < 15_000, `close took ${closeMs} ms, past Node-RED's 15 s close timeout`);
+  assert.equal(errors.length, 10, errors.join('\n'));
+  assert.match(errors[0], /closed before the broker acknowledged/);
 });
