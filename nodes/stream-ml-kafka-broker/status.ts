@@ -11,7 +11,10 @@ export function connectionStatus(state: ConnectionState, now = Date.now()): Node
     case 'connecting':
       return { fill: 'yellow', shape: 'ring', text: 'connecting' };
     case 'reconnecting': {
-      const seconds = Math.max(0, Math.round(((state.nextRetryAt ?? now) - now) / 1000));
+      // The due time is known for our own retries; a lost socket is retried by kafkajs on its own schedule.
+      if (state.nextRetryAt === undefined)
+        return { fill: 'yellow', shape: 'ring', text: `reconnecting: ${shorten(state.error ?? '')}` };
+      const seconds = Math.max(0, Math.round((state.nextRetryAt - now) / 1000));
       return { fill: 'yellow', shape: 'ring', text: `reconnecting in ${seconds}s: ${shorten(state.error ?? '')}` };
     }
     case 'authFailed':

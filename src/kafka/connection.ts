@@ -121,6 +121,9 @@ export class KafkaConnection extends EventEmitter {
         ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
         : net.connect({ host, port }, onConnect);
       socket.setKeepAlive(true, 60_000);
+      // A refused or reset socket is the first sign of a broker going away, long before kafkajs gives up
+      // retrying: show it at once (kafkajs keeps retrying; the clients report when they are through).
+      socket.once('error', (error) => this.reportSocketError(error));
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
       return socket;
@@ -176,8 +179,17 @@ export class KafkaConnection extends EventEmitter {
 
   /** Users report what happened to their own client; the latest word becomes the connection's state. */
   reportConnected(): void {
-    if (this.closed) return;
+    if (this.closed || this.current.status === 'connected') return;
     this.setState({ status: 'connected' });
+  }
+
+  private reportSocketError(error: Error): void {
+    if (this.closed || this.current.status === 'authFailed') return;
+    const message = `${(error as NodeJS.ErrnoException).code ?? 'socket error'}: ${error.message}`;
+    if (this.current.status === 'reconnecting' && this.current.error === message) return;
+    if (this.current.status !== 'reconnecting')
+      this.log('warn', `Kafka ${this.config.brokers.join(',')}: connection lost (${message})`);
+    this.setState({ status: 'reconnecting', error: message });
   }
 
   reportConnecting(): void {

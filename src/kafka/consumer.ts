@@ -211,6 +211,10 @@ export class KafkaConsumerWorker {
       const crashed = new Promise<unknown>((resolve) => {
         consumer.on(consumer.events.CRASH, (event) => resolve(event.payload.error));
       });
+      // Any fetch or heartbeat that gets through means the broker is back, even without a new group join.
+      const alive = (): void => this.connection.reportConnected();
+      consumer.on(consumer.events.FETCH, alive);
+      consumer.on(consumer.events.HEARTBEAT, alive);
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
         attempt = 0;
         this.onAssignment(event.payload.memberAssignment);

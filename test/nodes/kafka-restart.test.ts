@@ -124,6 +124,10 @@ test('closing while the broker is down: within the close timeout, and every unse
       type: 'stream-ml-kafka-consumer',
       broker: 'broker',
       topics: topic,
+      // Its own group: this member cannot leave while the broker is down, and the restarted broker keeps it in
+      // the group until its session times out, which would hold up any later consumer of the same group.
+      groupId: uniqueName('down-close'),
+      sessionTimeout: 6_000,
       fromBeginning: 'earliest',
       valueEncoding: 'json',
       wires: [['out']],

@@ -48,14 +48,22 @@ async function roundTrip(
     },
     { id: 'out', type: 'helper' },
   ]);
-  const received = collect<Received>('out');
-  const producer = flowNode('producer');
-  values.forEach((payload, i) =>
-    producer.receive({ payload, key: `k${i}`, headers: { seq: i, source: 'test' }, timestamp: 1_700_000_000_000 + i }),
-  );
-  await waitFor(`${values.length} records back`, () => received.length >= values.length);
-  await helper.unload();
-  return { received, topic };
+  try {
+    const received = collect<Received>('out');
+    const producer = flowNode('producer');
+    values.forEach((payload, i) =>
+      producer.receive({
+        payload,
+        key: `k${i}`,
+        headers: { seq: i, source: 'test' },
+        timestamp: 1_700_000_000_000 + i,
+      }),
+    );
+    await waitFor(`${values.length} records back`, () => received.length >= values.length);
+    return { received, topic };
+  } finally {
+    await helper.unload();
+  }
 }
 
 describe('round trip through the broker', () => {
