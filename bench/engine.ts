@@ -157,6 +157,8 @@ function main(): void {
   const dataDir = o.data ?? process.env.SHUTTLE_DATA_DIR ?? path.resolve(root, '..', 'shared', 'data', 'shuttle');
   const csvPath = o.csv ?? path.join(dataDir, 'shuttle.csv');
   if (!fs.existsSync(csvPath)) throw new Error(`${csvPath} not found (set SHUTTLE_DATA_DIR, --data or --csv)`);
+  // The machine is shared: the load average says how quiet it was.
+  const loadAtStart = os.loadavg();
   const seeds = Number(o.seeds);
   const runs = Number(o.runs);
   const log = (s: string): void => {
@@ -314,7 +316,14 @@ function main(): void {
 
   const result = {
     generated: new Date().toISOString(),
-    machine: { node: process.version, cpu, cpus: os.cpus().length, platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      node: process.version,
+      cpu,
+      cpus: os.cpus().length,
+      platform: `${os.platform()} ${os.release()}`,
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: os.loadavg(),
+    },
     data: {
       file: path.basename(csvPath),
       sha256: crypto.createHash('sha256').update(fs.readFileSync(csvPath)).digest('hex'),
