@@ -28,3 +28,4 @@ export {
   thresholdFromJSON,
 } from './thresholds';
 export { SeededRandom } from './random';
+export { ScoreCalibrator, type ScoreCalibratorSnapshot } from './calibration';

@@ -16,6 +16,9 @@ import type {
   ThresholdSpec,
 } from './types';
 
+/** The answer of a successful learnOne, shared (frozen) rather than allocated per record. */
+const LEARNED: LearnResult = Object.freeze({ learned: true });
+
 export const SNAPSHOT_FORMAT = 'stream-ml-model';
 export const SNAPSHOT_VERSION = 1;
 export const DEFAULT_WARMUP_RECORDS = 256;
@@ -99,6 +102,9 @@ class StreamModel implements Model {
   /** Scratch vectors, reused for every record. */
   private x = new Float64Array(0);
   private parts = new Float64Array(0);
+  private attributeParts = new Float64Array(0);
+  /** The dimension when every attribute with features has exactly one (no category attributes): -1 otherwise. */
+  private oneFeatureAttributes = -1;
   /** The last record scored and its score, reused when that record is learned next (score, then learn). */
   private lastRecord: DataRecord | null = null;
   private lastScore = 0;
@@ -186,7 +192,7 @@ class StreamModel implements Model {
     this.detector!.learnOne(this.x);
     this.learned++;
     this.version++;
-    return { learned: true };
+    return LEARNED;
   }
 
   scoreMany(records: DataRecord[]): ScoreResult[] {
@@ -212,7 +218,7 @@ class StreamModel implements Model {
     this.detector!.forgetOne(this.x);
     this.learned--;
     this.version++;
-    return { learned: true };
+    return LEARNED;
   }
 
   merge(other: Model): void {
@@ -295,12 +301,13 @@ class StreamModel implements Model {
       this.counts = s.invalidCounts.slice();
       if (s.statistics === null || s.detector === null) throw new Error('damaged snapshot: no statistics or detector');
       this.stats = RunningStatistics.fromJSON(s.statistics);
-      this.detector = detectorFromJSON(s.detector);
+      this.detector = detectorFromJSON(s.detector, this.stats);
       const d = this.encoder.dimension;
       if (this.stats.dimension !== d || this.detector.dimension !== d)
         throw new Error('damaged snapshot: feature count does not match the schema');
       this.x = new Float64Array(Math.max(d, 1));
       this.parts = new Float64Array(Math.max(d, 1));
+      this.layoutContributions();
     }
     this.version++;
   }
@@ -325,19 +332,32 @@ class StreamModel implements Model {
     let total = 0;
     for (let j = 0; j < d; j++) total += parts[j];
     if (!(total > 0)) return [];
-    const out: Contribution[] = [];
     const attributes = encoder.attributes;
     const featureAttribute = encoder.featureAttribute;
-    for (let j = 0; j < d; j++) {
-      if (parts[j] <= 0) continue;
-      const name = attributes[featureAttribute[j]].name;
-      const share = parts[j] / total;
-      // Features of one category attribute add up into one entry.
-      const existing = out.find((c) => c.attribute === name);
-      if (existing) existing.share += share;
-      else out.push({ attribute: name, share });
+    let byAttribute = parts;
+    if (d !== this.oneFeatureAttributes) {
+      // Some attribute has several features (one per category value): add them up per attribute.
+      byAttribute = this.attributeParts;
+      byAttribute.fill(0);
+      for (let j = 0; j < d; j++) byAttribute[featureAttribute[j]] += parts[j];
     }
-    out.sort((a, b) => b.share - a.share);
+    const out: Contribution[] = [];
+    const n = byAttribute === parts ? d : attributes.length;
+    for (let i = 0; i < n; i++) {
+      const value = byAttribute[i];
+      if (!(value > 0)) continue;
+      const share = value / total;
+      const name = attributes[byAttribute === parts ? featureAttribute[i] : i].name;
+      // Insertion in decreasing order: a handful of entries, no comparator closure.
+      const entry = { attribute: name, share };
+      let k = out.length;
+      out.push(entry);
+      while (k > 0 && out[k - 1].share < share) {
+        out[k] = out[k - 1];
+        k--;
+      }
+      out[k] = entry;
+    }
     return out;
   }
 
@@ -345,13 +365,26 @@ class StreamModel implements Model {
     this.encoder = new RecordEncoder(attributes);
     this.counts = new Array(attributes.length).fill(0);
     const d = this.encoder.dimension;
-    this.stats = new RunningStatistics(d, { halfLife: this.options.halfLife ?? undefined });
+    // Quantile sketches for continuous features; 0/1 features are described by their mean.
+    const quantiles = this.encoder.featureAttribute.map((a) => attributes[a].type === 'C');
+    this.stats = new RunningStatistics(d, { halfLife: this.options.halfLife ?? undefined, quantiles });
     this.detector = createDetector(this.options.detector, d, {
       halfLife: this.options.halfLife ?? undefined,
       seed: this.options.seed,
+      statistics: this.stats,
     });
     this.x = new Float64Array(Math.max(d, 1));
     this.parts = new Float64Array(Math.max(d, 1));
+    this.layoutContributions();
+  }
+
+  private layoutContributions(): void {
+    const encoder = this.encoder!;
+    const categories = encoder.attributes.some(
+      (a) => a.role !== 'label' && (a.type === 'T' || (a.type === 'S' && a.asCategory === true)),
+    );
+    this.attributeParts = new Float64Array(encoder.attributes.length);
+    this.oneFeatureAttributes = categories ? -1 : encoder.dimension;
   }
 
   private guessNow(): void {

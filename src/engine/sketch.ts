@@ -1,18 +1,25 @@
 // A mergeable streaming quantile sketch with exact removal.
 //
 // The first values are kept exactly. Once BUFFER_SIZE values have been seen, the sketch fixes a geometry: a pivot
-// (the median of those values) and log-spaced buckets on the distance to the pivot, with a relative accuracy of
-// about 1% on that distance (as in DDSketch, but centred on the data, so that data far from zero with a small
-// spread still gets fine buckets). Bucket weights live in a Fenwick tree, so adding, removing and asking "how much
+// (the median of those values) and log-linear buckets on the distance to the pivot: per power of two, 32 equal
+// buckets, so each is at most about 3% of the distance wide (as in DDSketch or HdrHistogram, but centred on the
+// data, so that data far from zero with a small spread still gets fine buckets). The bucket comes straight from
+// the bits of the floating-point distance, without a logarithm. Bucket weights live in a Fenwick tree, so adding, removing and asking "how much
 // weight lies at or below x" all take O(log buckets), without allocation. Weights may be fractional: an owner that
 // forgets exponentially adds later values with larger weights and rescales now and then.
 
 export const BUFFER_SIZE = 64;
 /** Buckets on each side of the pivot. */
-const SIDE = 1024;
+const SUB_BUCKETS_BITS = 5;
+const SUB_BUCKETS = 1 << SUB_BUCKETS_BITS;
+/** Powers of two of distance covered on each side: from epsilon to about 1e9 epsilon. */
+const OCTAVES = 30;
+const SIDE = OCTAVES * SUB_BUCKETS;
 const BUCKETS = 2 * SIDE + 1;
-const GAMMA = 1.02;
-const LOG_GAMMA = Math.log(GAMMA);
+/** A view on the bits of a double; HIGH is the index of the word holding sign, exponent and top mantissa bits. */
+const BITS_F64 = new Float64Array(1);
+const BITS_U32 = new Uint32Array(BITS_F64.buffer);
+const HIGH = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 
 export interface QuantileSketchSnapshot {
   /** Exact values while the sketch is still buffering. */
@@ -24,6 +31,9 @@ export interface QuantileSketchSnapshot {
   /** Non-zero entries of the Fenwick tree (1-based positions), so a restore reproduces it bit for bit. */
   treeIndex?: number[];
   treeWeight?: number[];
+  /** Non-zero bucket weights (0-based buckets). */
+  bucketIndex?: number[];
+  bucketWeight?: number[];
   total: number;
 }
 
@@ -33,8 +43,10 @@ export class QuantileSketch {
   private bufferLength = 0;
   private pivot = 0;
   private epsilon = 0;
-  private logEpsilon = 0;
+  private inverseEpsilon = 0;
   private tree: Float64Array | null = null;
+  /** Bucket weights beside the tree: one prefix sum then answers both "below" and "at". */
+  private counts: Float64Array | null = null;
   private total = 0;
 
   /** Total weight held. */
@@ -50,7 +62,9 @@ export class QuantileSketch {
     this.total += weight;
     const tree = this.tree;
     if (tree !== null) {
-      fenwickAdd(tree, this.bucketOf(x) + 1, weight);
+      const b = this.bucketOf(x);
+      fenwickAdd(tree, b + 1, weight);
+      this.counts![b] += weight;
       return;
     }
     const values = this.bufferValues!;
@@ -72,7 +86,9 @@ export class QuantileSketch {
     this.total -= weight;
     const tree = this.tree;
     if (tree !== null) {
-      fenwickAdd(tree, this.bucketOf(x) + 1, -weight);
+      const b = this.bucketOf(x);
+      fenwickAdd(tree, b + 1, -weight);
+      this.counts![b] -= weight;
       return;
     }
     const values = this.bufferValues!;
@@ -90,6 +106,38 @@ export class QuantileSketch {
       }
     }
     this.total += weight; // x was never added: nothing to undo
+  }
+
+  /** Set by measure(): weight at or below x, and at or above x (values in x's bucket count as equal to x). */
+  atMost = 0;
+  atLeast = 0;
+
+  /** Computes atMost and atLeast for x in one pass (one bucket lookup, two prefix sums). */
+  measure(x: number): void {
+    const tree = this.tree;
+    if (tree !== null) {
+      const b = this.bucketOf(x);
+      const below = fenwickPrefix(tree, b);
+      this.atMost = below + this.counts![b];
+      this.atLeast = this.total - below;
+      return;
+    }
+    let atMost = 0;
+    let atLeast = 0;
+    const values = this.bufferValues!;
+    const weights = this.bufferWeights!;
+    for (let i = 0; i < this.bufferLength; i++) {
+      if (values[i] <= x) atMost += weights[i];
+      if (values[i] >= x) atLeast += weights[i];
+    }
+    this.atMost = atMost;
+    this.atLeast = atLeast;
+  }
+
+  /** Mid-rank of x: the weight below x plus half the weight equal to it (in its bucket). */
+  rank(x: number): number {
+    this.measure(x);
+    return (this.atMost + this.total - this.atLeast) / 2;
   }
 
   /** Weight at or below x (values in x's bucket count as equal to x). */
@@ -148,7 +196,9 @@ export class QuantileSketch {
     this.total *= factor;
     if (this.tree !== null) {
       const tree = this.tree;
+      const counts = this.counts!;
       for (let i = 1; i < tree.length; i++) tree[i] *= factor;
+      for (let i = 0; i < counts.length; i++) counts[i] *= factor;
     } else {
       for (let i = 0; i < this.bufferLength; i++) this.bufferWeights![i] *= factor;
     }
@@ -174,6 +224,7 @@ export class QuantileSketch {
       if (counts[b] === 0) continue;
       if (sameGeometry) {
         fenwickAdd(this.tree!, b + 1, counts[b] * factor);
+        this.counts![b] += counts[b] * factor;
         this.total += counts[b] * factor;
       } else {
         this.add(other.bucketValue(b), counts[b] * factor);
@@ -197,7 +248,24 @@ export class QuantileSketch {
         treeWeight.push(this.tree[i]);
       }
     }
-    return { pivot: this.pivot, epsilon: this.epsilon, treeIndex, treeWeight, total: this.total };
+    const bucketIndex: number[] = [];
+    const bucketWeight: number[] = [];
+    const counts = this.counts!;
+    for (let b = 0; b < counts.length; b++) {
+      if (counts[b] !== 0) {
+        bucketIndex.push(b);
+        bucketWeight.push(counts[b]);
+      }
+    }
+    return {
+      pivot: this.pivot,
+      epsilon: this.epsilon,
+      treeIndex,
+      treeWeight,
+      bucketIndex,
+      bucketWeight,
+      total: this.total,
+    };
   }
 
   static fromJSON(snapshot: QuantileSketchSnapshot): QuantileSketch {
@@ -223,49 +291,64 @@ export class QuantileSketch {
         if (!Number.isInteger(at) || at < 1 || at > BUCKETS) throw new Error('damaged quantile sketch: tree index');
         sketch.tree![at] = treeWeight[i];
       }
+      const { bucketIndex, bucketWeight } = snapshot;
+      if (!Array.isArray(bucketIndex) || !Array.isArray(bucketWeight) || bucketIndex.length !== bucketWeight.length)
+        throw new Error('damaged quantile sketch: buckets');
+      for (let i = 0; i < bucketIndex.length; i++) {
+        const at = bucketIndex[i];
+        if (!Number.isInteger(at) || at < 0 || at >= BUCKETS) throw new Error('damaged quantile sketch: bucket index');
+        sketch.counts![at] = bucketWeight[i];
+      }
     }
     sketch.total = snapshot.total;
     return sketch;
   }
 
+  /** The last value looked up and its bucket: a record is usually scored, then learned, with the same value. */
+  private memoValue = NaN;
+  private memoBucket = SIDE;
+
   private bucketOf(x: number): number {
-    const d = x - this.pivot;
-    if (d > this.epsilon) {
-      const k = Math.ceil((Math.log(d) - this.logEpsilon) / LOG_GAMMA);
-      return SIDE + (k < SIDE ? k : SIDE);
-    }
-    if (d < -this.epsilon) {
-      const k = Math.ceil((Math.log(-d) - this.logEpsilon) / LOG_GAMMA);
-      return SIDE - (k < SIDE ? k : SIDE);
-    }
-    if (d === d) return SIDE;
-    return SIDE; // NaN never reaches here through the engine; keep it in the centre rather than crash
+    if (x === this.memoValue) return this.memoBucket;
+    const b = this.computeBucket(x);
+    this.memoValue = x;
+    this.memoBucket = b;
+    return b;
   }
 
-  /** A value inside bucket b (its geometric middle). */
+  private computeBucket(x: number): number {
+    const d = x - this.pivot;
+    const a = (d < 0 ? -d : d) * this.inverseEpsilon;
+    if (!(a >= 1)) return SIDE; // within epsilon of the pivot (NaN, which the engine never passes, lands here too)
+    BITS_F64[0] = a;
+    const high = BITS_U32[HIGH];
+    // Octave from the exponent, position within it from the top mantissa bits.
+    let k = (((high >>> 20) - 1023) << SUB_BUCKETS_BITS) + ((high >>> (20 - SUB_BUCKETS_BITS)) & (SUB_BUCKETS - 1)) + 1;
+    if (k > SIDE) k = SIDE;
+    return d < 0 ? SIDE - k : SIDE + k;
+  }
+
+  /** A value inside bucket b (its middle). */
   private bucketValue(b: number): number {
     const k = b - SIDE;
     if (k === 0) return this.pivot;
-    const distance = this.epsilon * Math.pow(GAMMA, Math.abs(k) - 0.5);
+    const i = Math.abs(k) - 1;
+    const octave = Math.pow(2, i >> SUB_BUCKETS_BITS);
+    const distance = this.epsilon * octave * (1 + ((i & (SUB_BUCKETS - 1)) + 0.5) / SUB_BUCKETS);
     return this.pivot + (k > 0 ? distance : -distance);
   }
 
   private bucketWeights(): Float64Array {
-    const counts = new Float64Array(BUCKETS);
-    let previous = 0;
-    for (let b = 0; b < BUCKETS; b++) {
-      const prefix = fenwickPrefix(this.tree!, b + 1);
-      counts[b] = prefix - previous;
-      previous = prefix;
-    }
-    return counts;
+    return this.counts!;
   }
 
   private setGeometry(pivot: number, epsilon: number): void {
     this.pivot = pivot;
     this.epsilon = epsilon;
-    this.logEpsilon = Math.log(epsilon);
+    this.inverseEpsilon = 1 / epsilon;
     this.tree = new Float64Array(BUCKETS + 1);
+    this.counts = new Float64Array(BUCKETS);
+    this.memoValue = NaN;
     this.bufferValues = null;
     this.bufferWeights = null;
     this.bufferLength = 0;
@@ -289,7 +372,11 @@ export class QuantileSketch {
     const total = this.total;
     this.setGeometry(pivot, epsilon);
     this.total = total;
-    for (let i = 0; i < n; i++) fenwickAdd(this.tree!, this.bucketOf(values[i]) + 1, weights[i]);
+    for (let i = 0; i < n; i++) {
+      const b = this.bucketOf(values[i]);
+      fenwickAdd(this.tree!, b + 1, weights[i]);
+      this.counts![b] += weights[i];
+    }
   }
 }
 

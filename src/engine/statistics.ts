@@ -13,8 +13,8 @@ export const STATISTICS_QUANTILES = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
 export interface RunningStatisticsOptions {
   /** Exponential forgetting, in records. */
   halfLife?: number;
-  /** Keep a quantile sketch per feature (default true). */
-  quantiles?: boolean;
+  /** Keep a quantile sketch per feature (default true), or say per feature. */
+  quantiles?: boolean | boolean[];
 }
 
 export interface RunningStatisticsSnapshot {
@@ -56,14 +56,19 @@ export class RunningStatistics {
   private readonly alpha: number;
   /** Weight of the next record in the sketches: grows by 1/alpha per record instead of decaying every bucket. */
   private sketchUnit = 1;
+  /** Weight of one record in the sketches' units (see sketchUnit). */
+  get unit(): number {
+    return this.sketchUnit;
+  }
   private delta: Float64Array;
-  private readonly keepQuantiles: boolean;
+  private keepQuantiles: boolean;
 
   constructor(dimension: number, options: RunningStatisticsOptions = {}) {
     this.dimension = dimension;
     this.halfLife = options.halfLife !== undefined && options.halfLife > 0 ? options.halfLife : null;
     this.alpha = this.halfLife === null ? 1 : Math.pow(2, -1 / this.halfLife);
-    this.keepQuantiles = options.quantiles !== false;
+    const quantiles = options.quantiles ?? true;
+    this.keepQuantiles = Array.isArray(quantiles) ? quantiles.some((q) => q) : quantiles;
     this.mean = new Float64Array(dimension);
     this.m2 = new Float64Array(dimension);
     this.m3 = new Float64Array(dimension);
@@ -73,11 +78,14 @@ export class RunningStatistics {
     this.comoment = new Float64Array((dimension * (dimension - 1)) / 2);
     this.delta = new Float64Array(Math.max(dimension, 1));
     this.sketches = [];
-    for (let j = 0; j < dimension; j++) this.sketches.push(this.keepQuantiles ? new QuantileSketch() : null);
+    for (let j = 0; j < dimension; j++) {
+      const keep = Array.isArray(quantiles) ? quantiles[j] === true : quantiles;
+      this.sketches.push(keep ? new QuantileSketch() : null);
+    }
   }
 
   /** Appends a feature that was 0 in every record learned so far (a new value of a category). */
-  addFeature(quantiles = this.keepQuantiles): number {
+  addFeature(quantiles = false): number {
     const d = this.dimension;
     const grow = (a: Float64Array, fill: number, size: number): Float64Array => {
       const b = new Float64Array(size).fill(fill);
@@ -94,6 +102,7 @@ export class RunningStatistics {
     this.delta = new Float64Array(d + 1);
     let sketch: QuantileSketch | null = null;
     if (quantiles) {
+      this.keepQuantiles = true;
       sketch = new QuantileSketch();
       const zeros = this.sketches.find((s) => s !== null);
       if (this.weight > 0) sketch.add(0, zeros ? zeros.totalWeight : this.weight);
@@ -340,7 +349,7 @@ export class RunningStatistics {
     if (!Array.isArray(s.comoment) || s.comoment.length !== (d * (d - 1)) / 2)
       throw new Error('damaged statistics: comoment');
     if (!Array.isArray(s.sketches) || s.sketches.length !== d) throw new Error('damaged statistics: sketches');
-    const quantiles = s.sketches.some((x) => x !== null) || d === 0;
+    const quantiles = s.sketches.map((x) => x !== null);
     const stats = new RunningStatistics(d, { halfLife: s.halfLife ?? undefined, quantiles });
     stats.weight = number(s.weight, 'weight');
     stats.records = number(s.records, 'records');

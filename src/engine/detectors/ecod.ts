@@ -1,47 +1,47 @@
 // ECOD-style detector (Li et al., 2022) on streaming quantile sketches.
 //
 // For each feature, the left tail probability P(X <= x) and the right one P(X >= x) come from the feature's
-// sketch. The score is the largest of three sums of -log tail probabilities: all left tails, all right tails, and
-// per feature the tail its skewness points to. Rank-based, so no scaling of the data is needed.
-import { QuantileSketch, type QuantileSketchSnapshot } from '../sketch';
-import { Detector, finiteNumber, numberArray, requireKind, type DetectorSnapshot } from './detector';
+// sketch (or, for a 0/1 feature kept without a sketch, from its mean). The score is the largest of three sums of
+// -log tail probabilities: all left tails, all right tails, and per feature the tail its skewness points to.
+// Rank-based, so no scaling of the data is needed. The sketches and moments are a RunningStatistics, which a model
+// may share with other detectors (it then learns, merges and snapshots them itself).
+import { surprise } from '../fastmath';
+import { RunningStatistics, type RunningStatisticsSnapshot } from '../statistics';
+import { Detector, finiteNumber, requireKind, type DetectorSnapshot } from './detector';
 
 export interface EcodOptions {
-  /** Exponential forgetting, in records. */
+  /** Exponential forgetting, in records (ignored with shared statistics, which carry their own). */
   halfLife?: number;
+  /** Statistics owned and learned by someone else (a model); they must keep quantile sketches. */
+  statistics?: RunningStatistics;
 }
 
 export class EcodDetector extends Detector {
   readonly kind = 'ecod';
-  dimension: number;
-  private sketches: QuantileSketch[];
-  /** Running mean and central moments for the skewness of each feature. */
-  private mean: Float64Array;
-  private m2: Float64Array;
-  private m3: Float64Array;
-  private weight = 0;
-  private records = 0;
-  private unit = 1;
-  private readonly alpha: number;
-  private readonly halfLife: number | null;
+  private stats: RunningStatistics;
+  private readonly owned: boolean;
   private left: Float64Array;
   private right: Float64Array;
 
   constructor(dimension: number, options: EcodOptions = {}) {
     super();
-    this.dimension = dimension;
-    this.halfLife = options.halfLife && options.halfLife > 0 ? options.halfLife : null;
-    this.alpha = this.halfLife === null ? 1 : Math.pow(2, -1 / this.halfLife);
-    this.sketches = Array.from({ length: dimension }, () => new QuantileSketch());
-    this.mean = new Float64Array(dimension);
-    this.m2 = new Float64Array(dimension);
-    this.m3 = new Float64Array(dimension);
+    this.owned = options.statistics === undefined;
+    this.stats = options.statistics ?? new RunningStatistics(dimension, { halfLife: options.halfLife });
+    if (this.stats.dimension !== dimension) throw new Error('ecod: statistics of another dimension');
     this.left = new Float64Array(dimension);
     this.right = new Float64Array(dimension);
   }
 
+  get dimension(): number {
+    return this.stats.dimension;
+  }
+
   get recordsLearned(): number {
-    return this.records;
+    return this.stats.records;
+  }
+
+  get statistics(): RunningStatistics {
+    return this.stats;
   }
 
   override squash(raw: number): number {
@@ -51,26 +51,67 @@ export class EcodDetector extends Detector {
   }
 
   rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
-    const d = this.dimension;
-    const u = this.unit;
-    let sumLeft = 0;
-    let sumRight = 0;
-    let sumSkew = 0;
+    const stats = this.stats;
+    const d = stats.dimension;
+    const u = stats.unit;
+    const sketches = stats.sketches;
+    const m3 = stats.m3;
+    const mean = stats.mean;
     const left = this.left;
     const right = this.right;
+    // Products of tail probabilities, turned into sums of logs only when they get small: three logs per record
+    // for the three sums instead of two per feature.
+    let productLeft = 1;
+    let productRight = 1;
+    let productSkew = 1;
+    let logLeft = 0;
+    let logRight = 0;
+    let logSkew = 0;
+    // Every sketch holds every record, so they share one total.
+    let total = NaN;
+    let inverse = 0;
     for (let j = 0; j < d; j++) {
-      const sketch = this.sketches[j];
-      const total = sketch.totalWeight + u;
-      // The record itself counts once on each side, as in ECOD's empirical CDF, which also keeps the logs finite.
-      const l = -Math.log((sketch.weightAtMost(x[j]) + u) / total);
-      const r = -Math.log((sketch.weightAtLeast(x[j]) + u) / total);
+      const sketch = sketches[j];
+      let l: number;
+      let r: number;
+      if (sketch !== null) {
+        // The record itself counts once on each side, as in ECOD's empirical CDF; this keeps the logs finite.
+        sketch.measure(x[j]);
+        if (sketch.totalWeight !== total) {
+          total = sketch.totalWeight;
+          inverse = 1 / (total + u);
+        }
+        l = (sketch.atMost + u) * inverse;
+        r = (sketch.atLeast + u) * inverse;
+      } else {
+        // A 0/1 feature: the tails follow from the share of ones.
+        const n = stats.weight + 1;
+        const ones = mean[j] * stats.weight;
+        const v = x[j];
+        l = v >= 1 ? 1 : (n - ones) / n;
+        r = v <= 0 ? 1 : (ones + 1) / n;
+      }
       left[j] = l;
       right[j] = r;
-      sumLeft += l;
-      sumRight += r;
-      sumSkew += this.m3[j] < 0 ? l : r;
+      productLeft *= l;
+      productRight *= r;
+      productSkew *= m3[j] < 0 ? l : r;
+      if (productLeft < 1e-200) {
+        logLeft += Math.log(productLeft);
+        productLeft = 1;
+      }
+      if (productRight < 1e-200) {
+        logRight += Math.log(productRight);
+        productRight = 1;
+      }
+      if (productSkew < 1e-200) {
+        logSkew += Math.log(productSkew);
+        productSkew = 1;
+      }
     }
-    let score = sumSkew;
+    const sumLeft = -(logLeft + Math.log(productLeft));
+    const sumRight = -(logRight + Math.log(productRight));
+    let score = -(logSkew + Math.log(productSkew));
     let which = 2;
     if (sumLeft > score) {
       score = sumLeft;
@@ -81,107 +122,51 @@ export class EcodDetector extends Detector {
       which = 1;
     }
     if (parts) {
-      for (let j = 0; j < d; j++)
-        parts[j] = which === 0 ? left[j] : which === 1 ? right[j] : this.m3[j] < 0 ? left[j] : right[j];
+      for (let j = 0; j < d; j++) {
+        const p = which === 0 ? left[j] : which === 1 ? right[j] : m3[j] < 0 ? left[j] : right[j];
+        parts[j] = surprise(p); // an approximation is enough for shares
+      }
     }
-    return score;
+    return score > 0 ? score : 0;
   }
 
   learnOne(x: ArrayLike<number>): void {
-    const d = this.dimension;
-    const a = this.alpha;
-    if (a !== 1) {
-      this.weight *= a;
-      for (let j = 0; j < d; j++) {
-        this.m2[j] *= a;
-        this.m3[j] *= a;
-      }
-      this.unit /= a;
-      if (this.unit > 1e100) {
-        for (const s of this.sketches) s.scale(1 / this.unit);
-        this.unit = 1;
-      }
-    }
-    const na = this.weight;
-    const n = na + 1;
-    this.weight = n;
-    this.records++;
-    for (let j = 0; j < d; j++) {
-      const v = x[j];
-      const dx = v - this.mean[j];
-      const dn = dx / n;
-      const term = dx * dn * na;
-      this.m3[j] += term * dn * (n - 2) - 3 * dn * this.m2[j];
-      this.m2[j] += term;
-      this.mean[j] += dn;
-      this.sketches[j].add(v, this.unit);
-    }
+    if (this.owned) this.stats.learn(x);
+  }
+
+  override forgetOne(x: ArrayLike<number>): void {
+    if (this.owned) this.stats.forget(x);
+  }
+
+  override get canForget(): boolean {
+    return true;
   }
 
   addFeature(): void {
-    const d = this.dimension;
-    const sketch = new QuantileSketch();
-    if (this.weight > 0) sketch.add(0, d > 0 ? this.sketches[0].totalWeight : this.weight);
-    this.sketches.push(sketch);
-    const grow = (a: Float64Array) => {
-      const b = new Float64Array(d + 1);
-      b.set(a);
-      return b;
-    };
-    this.mean = grow(this.mean);
-    this.m2 = grow(this.m2);
-    this.m3 = grow(this.m3);
-    this.left = new Float64Array(d + 1);
-    this.right = new Float64Array(d + 1);
-    this.dimension = d + 1;
+    if (this.owned) this.stats.addFeature(true);
+    this.left = new Float64Array(this.dimension);
+    this.right = new Float64Array(this.dimension);
   }
 
   override merge(other: Detector): void {
-    if (!(other instanceof EcodDetector) || other.dimension !== this.dimension) super.merge(other);
-    const o = other as EcodDetector;
-    const na = this.weight;
-    const nb = o.weight;
-    const n = na + nb;
-    if (nb === 0) return;
-    for (let j = 0; j < this.dimension; j++) {
-      const dx = o.mean[j] - this.mean[j];
-      this.m3[j] +=
-        o.m3[j] + (dx * dx * dx * na * nb * (na - nb)) / (n * n) + (3 * dx * (na * o.m2[j] - nb * this.m2[j])) / n;
-      this.m2[j] += o.m2[j] + (dx * dx * na * nb) / n;
-      this.mean[j] += (dx * nb) / n;
-      this.sketches[j].merge(o.sketches[j], this.unit / o.unit);
-    }
-    this.weight = n;
-    this.records += o.records;
+    if (!(other instanceof EcodDetector) || other.dimension !== this.dimension) return super.merge(other);
+    if (this.owned) this.stats.merge(other.stats);
   }
 
   toJSON(): DetectorSnapshot {
-    return {
-      kind: this.kind,
-      dimension: this.dimension,
-      halfLife: this.halfLife,
-      weight: this.weight,
-      records: this.records,
-      unit: this.unit,
-      mean: Array.from(this.mean),
-      m2: Array.from(this.m2),
-      m3: Array.from(this.m3),
-      sketches: this.sketches.map((s) => s.toJSON()),
-    };
+    return { kind: this.kind, statistics: this.owned ? this.stats.toJSON() : 'shared', dimension: this.dimension };
   }
 
-  static fromJSON(snapshot: unknown): EcodDetector {
+  static fromJSON(snapshot: unknown, shared?: RunningStatistics): EcodDetector {
     const s = requireKind(snapshot, 'ecod');
     const d = finiteNumber(s.dimension, 'dimension');
-    const detector = new EcodDetector(d, { halfLife: (s.halfLife as number | null) ?? undefined });
-    detector.weight = finiteNumber(s.weight, 'weight');
-    detector.records = finiteNumber(s.records, 'records');
-    detector.unit = finiteNumber(s.unit, 'unit');
-    detector.mean.set(numberArray(s.mean, 'mean', d));
-    detector.m2.set(numberArray(s.m2, 'm2', d));
-    detector.m3.set(numberArray(s.m3, 'm3', d));
-    if (!Array.isArray(s.sketches) || s.sketches.length !== d) throw new Error('damaged snapshot: ecod sketches');
-    detector.sketches = (s.sketches as QuantileSketchSnapshot[]).map((x) => QuantileSketch.fromJSON(x));
+    if (s.statistics === 'shared') {
+      if (!shared) throw new Error('damaged snapshot: ecod detector needs the shared statistics');
+      return new EcodDetector(d, { statistics: shared });
+    }
+    const stats = RunningStatistics.fromJSON(s.statistics as RunningStatisticsSnapshot);
+    const detector = new EcodDetector(stats.dimension, {});
+    detector.stats = stats;
     return detector;
   }
 }

@@ -11,11 +11,14 @@ export interface GaussianOptions {
   shrinkage?: number;
   /** Longest gap, in records learned, between two refreshes of the precision matrix (default 64). */
   refreshEvery?: number;
+  /** Statistics owned and learned by someone else (a model). */
+  statistics?: RunningStatistics;
 }
 
 export class GaussianDetector extends Detector {
   readonly kind = 'gaussian';
   private stats: RunningStatistics;
+  private readonly owned: boolean;
   private precision: Float64Array;
   private readonly shrinkage: number;
   private readonly refreshEvery: number;
@@ -25,7 +28,10 @@ export class GaussianDetector extends Detector {
 
   constructor(dimension: number, options: GaussianOptions = {}) {
     super();
-    this.stats = new RunningStatistics(dimension, { halfLife: options.halfLife, quantiles: false });
+    this.owned = options.statistics === undefined;
+    this.stats =
+      options.statistics ?? new RunningStatistics(dimension, { halfLife: options.halfLife, quantiles: false });
+    if (this.stats.dimension !== dimension) throw new Error('gaussian: statistics of another dimension');
     this.shrinkage = options.shrinkage ?? 0.01;
     this.refreshEvery = options.refreshEvery ?? 64;
     this.precision = new Float64Array(dimension * dimension);
@@ -75,12 +81,12 @@ export class GaussianDetector extends Detector {
   }
 
   learnOne(x: ArrayLike<number>): void {
-    this.stats.learn(x);
+    if (this.owned) this.stats.learn(x);
     this.afterChange();
   }
 
   override forgetOne(x: ArrayLike<number>): void {
-    this.stats.forget(x);
+    if (this.owned) this.stats.forget(x);
     this.refresh();
   }
 
@@ -89,7 +95,7 @@ export class GaussianDetector extends Detector {
   }
 
   addFeature(): void {
-    this.stats.addFeature(false);
+    if (this.owned) this.stats.addFeature(false);
     const d = this.stats.dimension;
     this.precision = new Float64Array(d * d);
     this.centred = new Float64Array(d);
@@ -99,7 +105,7 @@ export class GaussianDetector extends Detector {
 
   override merge(other: Detector): void {
     if (!(other instanceof GaussianDetector)) return super.merge(other);
-    this.stats.merge(other.stats);
+    if (this.owned) this.stats.merge(other.stats);
     this.refresh();
   }
 
@@ -140,18 +146,22 @@ export class GaussianDetector extends Detector {
       refreshEvery: this.refreshEvery,
       sinceRefresh: this.sinceRefresh,
       precision: Array.from(this.precision),
-      statistics: this.stats.toJSON(),
+      statistics: this.owned ? this.stats.toJSON() : 'shared',
     };
   }
 
-  static fromJSON(snapshot: unknown): GaussianDetector {
+  static fromJSON(snapshot: unknown, shared?: RunningStatistics): GaussianDetector {
     const s = requireKind(snapshot, 'gaussian');
-    const stats = RunningStatistics.fromJSON(s.statistics as RunningStatisticsSnapshot);
+    if (s.statistics === 'shared' && !shared)
+      throw new Error('damaged snapshot: gaussian detector needs the shared statistics');
+    const stats =
+      s.statistics === 'shared' ? shared! : RunningStatistics.fromJSON(s.statistics as RunningStatisticsSnapshot);
     const d = stats.dimension;
     const detector = new GaussianDetector(d, {
       halfLife: stats.halfLife ?? undefined,
       shrinkage: finiteNumber(s.shrinkage, 'shrinkage'),
       refreshEvery: finiteNumber(s.refreshEvery, 'refreshEvery'),
+      statistics: s.statistics === 'shared' ? shared : undefined,
     });
     detector.stats = stats;
     detector.sinceRefresh = finiteNumber(s.sinceRefresh, 'sinceRefresh');

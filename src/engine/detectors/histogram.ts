@@ -139,10 +139,10 @@ export class HistogramDetector extends Detector {
   rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
     const u = this.unit;
     // Counts are in units of the current record weight; add one record's worth to every bin (Laplace smoothing).
-    const denominator = (this.weight + this.bins) * u;
+    const logDenominator = Math.log((this.weight + this.bins) * u);
     let score = 0;
     for (let j = 0; j < this.dimension; j++) {
-      const s = -Math.log((this.histograms[j].weightAt(x[j]) + u) / denominator);
+      const s = logDenominator - Math.log(this.histograms[j].weightAt(x[j]) + u);
       score += s;
       if (parts) parts[j] = s;
     }

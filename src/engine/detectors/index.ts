@@ -4,6 +4,7 @@ import { EnsembleDetector } from './ensemble';
 import { GaussianDetector } from './gaussian';
 import { HistogramDetector } from './histogram';
 import { HalfSpaceTrees } from './hst';
+import type { RunningStatistics } from '../statistics';
 import type { DetectorName } from '../types';
 
 export { Detector, type DetectorSnapshot } from './detector';
@@ -18,6 +19,8 @@ export const DETECTOR_NAMES: readonly DetectorName[] = ['auto', 'gaussian', 'his
 export interface DetectorFactoryOptions {
   halfLife?: number;
   seed?: number;
+  /** A model's statistics, shared by the detectors that stand on them (ecod, gaussian, auto). */
+  statistics?: RunningStatistics;
 }
 
 export function createDetector(name: DetectorName, dimension: number, options: DetectorFactoryOptions = {}): Detector {
@@ -25,31 +28,32 @@ export function createDetector(name: DetectorName, dimension: number, options: D
     case 'auto':
       return new EnsembleDetector(dimension, options);
     case 'gaussian':
-      return new GaussianDetector(dimension, { halfLife: options.halfLife });
+      return new GaussianDetector(dimension, { halfLife: options.halfLife, statistics: options.statistics });
     case 'histogram':
       return new HistogramDetector(dimension, { halfLife: options.halfLife });
     case 'hst':
       return new HalfSpaceTrees(dimension, { seed: options.seed });
     case 'ecod':
-      return new EcodDetector(dimension, { halfLife: options.halfLife });
+      return new EcodDetector(dimension, { halfLife: options.halfLife, statistics: options.statistics });
     default:
       throw new Error(`unknown detector "${String(name)}" (expected one of ${DETECTOR_NAMES.join(', ')})`);
   }
 }
 
-export function detectorFromJSON(snapshot: unknown): Detector {
+/** Restores a detector; shared is the model's statistics, for detectors whose snapshot says they were shared. */
+export function detectorFromJSON(snapshot: unknown, shared?: RunningStatistics): Detector {
   const kind = (snapshot as DetectorSnapshot | null)?.kind;
   switch (kind) {
     case 'auto':
-      return EnsembleDetector.fromJSON(snapshot);
+      return EnsembleDetector.fromJSON(snapshot, shared);
     case 'gaussian':
-      return GaussianDetector.fromJSON(snapshot);
+      return GaussianDetector.fromJSON(snapshot, shared);
     case 'histogram':
       return HistogramDetector.fromJSON(snapshot);
     case 'hst':
       return HalfSpaceTrees.fromJSON(snapshot);
     case 'ecod':
-      return EcodDetector.fromJSON(snapshot);
+      return EcodDetector.fromJSON(snapshot, shared);
     default:
       throw new Error(`damaged snapshot: unknown detector kind ${String(kind)}`);
   }
