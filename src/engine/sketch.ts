@@ -359,16 +359,27 @@ export class QuantileSketch {
     const n = this.bufferLength;
     const values = Array.from(this.bufferValues!.subarray(0, n));
     const weights = Array.from(this.bufferWeights!.subarray(0, n));
-    const sorted = values.slice().sort((a, b) => a - b);
-    const pivot = sorted[n >> 1];
-    // Scale: the median distance to the pivot, or the smallest non-zero one when most values equal the pivot.
+    // Weighted median of the first values.
+    const order = values.map((_, i) => i).sort((a, b) => values[a] - values[b]);
+    let cumulative = 0;
+    let median = values[order[0]];
+    for (const i of order) {
+      cumulative += weights[i];
+      median = values[i];
+      if (cumulative >= this.total / 2) break;
+    }
+    // Scale: the median distance to it, or ten times the smallest non-zero one when most values are equal.
     const distances = values
-      .map((v) => Math.abs(v - pivot))
+      .map((v) => Math.abs(v - median))
       .filter((d) => d > 0)
       .sort((a, b) => a - b);
-    let scale = distances.length > 0 ? distances[distances.length >> 1] : Math.max(Math.abs(pivot), 1);
+    let scale = distances.length > 0 ? distances[distances.length >> 1] : Math.max(Math.abs(median), 1);
     if (distances.length > 0) scale = Math.min(scale, distances[0] * 10);
-    const epsilon = scale * 1e-3;
+    // Rounded to powers of two, so that two sketches of the same data usually choose the same geometry and merge
+    // exactly.
+    const unit = Math.pow(2, Math.floor(Math.log2(scale)));
+    const pivot = Math.round(median / unit) * unit;
+    const epsilon = unit / 1024;
     const total = this.total;
     this.setGeometry(pivot, epsilon);
     this.total = total;

@@ -9,7 +9,7 @@ export interface GaussianOptions {
   halfLife?: number;
   /** Shrinkage of the covariances towards zero, 0..1 (default 0.01). */
   shrinkage?: number;
-  /** Longest gap, in records learned, between two refreshes of the precision matrix (default 64). */
+  /** Longest gap, in records learned, between two refreshes of the precision matrix (default 128). */
   refreshEvery?: number;
   /** Statistics owned and learned by someone else (a model). */
   statistics?: RunningStatistics;
@@ -25,6 +25,8 @@ export class GaussianDetector extends Detector {
   private sinceRefresh = 0;
   private centred: Float64Array;
   private product: Float64Array;
+  /** Scratch for refresh(). */
+  private covariance = new Float64Array(0);
 
   constructor(dimension: number, options: GaussianOptions = {}) {
     super();
@@ -33,7 +35,7 @@ export class GaussianDetector extends Detector {
       options.statistics ?? new RunningStatistics(dimension, { halfLife: options.halfLife, quantiles: false });
     if (this.stats.dimension !== dimension) throw new Error('gaussian: statistics of another dimension');
     this.shrinkage = options.shrinkage ?? 0.01;
-    this.refreshEvery = options.refreshEvery ?? 64;
+    this.refreshEvery = options.refreshEvery ?? 128;
     this.precision = new Float64Array(dimension * dimension);
     this.centred = new Float64Array(dimension);
     this.product = new Float64Array(dimension);
@@ -116,7 +118,8 @@ export class GaussianDetector extends Detector {
     const n = this.stats.weight;
     if (n < 2) return;
     // Regularised covariance: shrunk off-diagonal terms and a floor on each variance, so that it always inverts.
-    const cov = new Float64Array(d * d);
+    if (this.covariance.length !== d * d) this.covariance = new Float64Array(d * d);
+    const cov = this.covariance;
     let largest = 0;
     for (let j = 0; j < d; j++) largest = Math.max(largest, this.stats.m2[j] / n);
     for (let i = 0; i < d; i++) {
