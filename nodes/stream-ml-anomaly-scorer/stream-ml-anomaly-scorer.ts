@@ -13,6 +13,7 @@ import {
 } from '../../src/node-red/model-registry';
 import { RateMeter } from '../../src/node-red/rate';
 import { isBatch, recordsOf } from '../../src/node-red/records';
+import { StartGate } from '../../src/node-red/start-gate';
 
 interface ScorerDef extends NodeDef {
   model: string;
@@ -73,15 +74,19 @@ export = function register(RED: NodeAPI): void {
     let flagged = 0;
     let invalid = 0;
     let lastError = '';
-    let ready: Promise<unknown> = entry.load().catch((error: Error) => {
-      node.error(`could not read model "${modelName}" from context: ${error.message}`);
-    });
-    if (config.learn) {
-      // A scorer that learns creates the model when no learner has.
-      ready = ready.then(() => {
-        if (!entry.model) entry.replace(createModel({ attributes: parseAttributeTable(config.attributes) }));
-      });
-    }
+    const gate = new StartGate(
+      entry
+        .load()
+        .catch((error: Error) => {
+          node.error(`could not read model "${modelName}" from context: ${error.message}`);
+        })
+        .then(() => {
+          // A scorer that learns creates the model when no learner has.
+          if (config.learn && !entry.model) {
+            entry.replace(createModel({ attributes: parseAttributeTable(config.attributes) }));
+          }
+        }),
+    );
 
     function showStatus(): void {
       if (lastError) return node.status({ fill: 'red', shape: 'dot', text: lastError });
@@ -100,6 +105,7 @@ export = function register(RED: NodeAPI): void {
       });
     }
     let lastWarmingUp = true;
+    let lastPointAt = 0;
     const statusTimer = setInterval(() => {
       rate.tick();
       if (evaluator) entry.evaluation = fullEvaluation(evaluator);
@@ -140,7 +146,12 @@ export = function register(RED: NodeAPI): void {
         evaluator.add(result.score, label, result.isAnomaly);
         result.evaluation = liveEvaluation(evaluator);
       }
-      entry.addScore({ time: Date.now(), score: result.score, threshold: result.threshold, label });
+      // The sidebar chart keeps every flagged or labelled-anomalous record and samples the rest.
+      const now = Date.now();
+      if (result.isAnomaly || label === 1 || now - lastPointAt >= 20) {
+        lastPointAt = now;
+        entry.addScore({ time: now, score: result.score, threshold: result.threshold, label });
+      }
       if (config.learn) model.learnOne(record);
       rate.count++;
       return result;
@@ -166,7 +177,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     node.on('input', (msg, send, done) => {
-      ready = ready.then(() => {
+      gate.run(() => {
         try {
           handle(msg, send as Send);
           lastError = '';
@@ -180,7 +191,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(statusTimer);
-      ready.finally(() => {
+      void gate.settled().finally(() => {
         // A scorer that learns keeps its model in context like a learner does.
         const saved = config.learn ? entry.save() : Promise.resolve();
         saved

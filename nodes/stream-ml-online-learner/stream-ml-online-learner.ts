@@ -12,6 +12,7 @@ import {
 } from '../../src/node-red/model-config';
 import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
 import { recordsOf } from '../../src/node-red/records';
+import { StartGate } from '../../src/node-red/start-gate';
 
 interface LearnerDef extends NodeDef {
   model: string;
@@ -74,23 +75,25 @@ export = function register(RED: NodeAPI): void {
     let lastError = '';
 
     // The model is read from context once; messages that arrive meanwhile wait in order behind it.
-    let ready: Promise<unknown> = entry
-      .load()
-      .then((existing) => {
-        if (existing && options.attributes && !sameAttributes(existing.schema, options.attributes)) {
-          node.warn(`the attribute table of model "${modelName}" changed: starting a new model`);
-          existing = undefined;
-        }
-        if (!existing) {
+    const gate = new StartGate(
+      entry
+        .load()
+        .then((existing) => {
+          if (existing && options.attributes && !sameAttributes(existing.schema, options.attributes)) {
+            node.warn(`the attribute table of model "${modelName}" changed: starting a new model`);
+            existing = undefined;
+          }
+          if (!existing) {
+            entry.replace(createModel(options));
+            return entry.save();
+          }
+          entry.replace(existing);
+        })
+        .catch((error: Error) => {
+          node.error(`could not read model "${modelName}" from context: ${error.message}; starting a new model`);
           entry.replace(createModel(options));
-          return entry.save();
-        }
-        entry.replace(existing);
-      })
-      .catch((error: Error) => {
-        node.error(`could not read model "${modelName}" from context: ${error.message}; starting a new model`);
-        entry.replace(createModel(options));
-      });
+        }),
+    );
 
     const model = (): Model => entry.model as Model;
 
@@ -210,14 +213,15 @@ export = function register(RED: NodeAPI): void {
     }
 
     node.on('input', (msg, send, done) => {
-      ready = ready.then(() => handle(msg, send as Send, done));
+      gate.run(() => handle(msg, send as Send, done));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(statusTimer);
       clearInterval(saveTimer);
       if (statsTimer) clearInterval(statsTimer);
-      ready
+      gate
+        .settled()
         .then(() => entry.save())
         .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
         .finally(() => {
