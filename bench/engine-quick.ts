@@ -48,6 +48,7 @@ function run(detector: DetectorName, seed: number, rows: number[][]): { scores: 
   const start = process.hrtime.bigint();
   for (let i = 0; i < rows.length; i++) {
     scores[i] = model.scoreOne(rows[i]).score;
+    if (!(scores[i] >= 0 && scores[i] <= 1)) throw new Error(`score ${scores[i]} at record ${i}`);
     model.learnOne(rows[i]);
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
