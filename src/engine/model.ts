@@ -245,11 +245,23 @@ class StreamModel implements Model {
     for (const [name, values] of Object.entries(theirs)) {
       for (const v of values) if (!mine[name].includes(v)) this.addCategory(name, v);
     }
-    if (this.encoder.featureNames.join('\u0000') !== other.encoder.featureNames.join('\u0000')) {
-      throw new Error('cannot merge models whose category values appeared in a different order');
+    let source: StreamModel = other;
+    const names = this.encoder.featureNames;
+    const theirNames = other.encoder.featureNames;
+    if (names.join('\u0000') !== theirNames.join('\u0000')) {
+      // Category values appeared in another order: merge a copy of the other model with its features reordered.
+      source = modelFromJSON(other.toJSON()) as StreamModel;
+      names.forEach((n, k) => {
+        if (source.encoder!.featureNames.includes(n)) return;
+        const attribute = this.encoder!.attributes[this.encoder!.featureAttribute[k]].name;
+        source.addCategory(attribute, n.slice(attribute.length + 1));
+      });
+      const order = names.map((n) => source.encoder!.featureNames.indexOf(n));
+      source.stats!.permute(order);
+      source.detector!.permuteFeatures(order);
     }
-    this.stats!.merge(other.stats!);
-    this.detector!.merge(other.detector!);
+    this.stats!.merge(source.stats!);
+    this.detector!.merge(source.detector!);
     this.threshold.merge(other.threshold);
     for (let a = 0; a < this.counts.length; a++) this.counts[a] += other.counts[a];
     this.learned += other.learned;

@@ -155,6 +155,25 @@ export class RunningStatistics {
     }
   }
 
+  /** Reorders the features: feature i becomes the old feature order[i] (to merge models that met categories in
+   * another order). */
+  permute(order: number[]): void {
+    const d = this.dimension;
+    if (order.length !== d) throw new Error('permute: order has the wrong length');
+    const pick = (a: Float64Array) => Float64Array.from(order, (o) => a[o]);
+    this.mean = pick(this.mean);
+    this.m2 = pick(this.m2);
+    this.m3 = pick(this.m3);
+    this.m4 = pick(this.m4);
+    this.min = pick(this.min);
+    this.max = pick(this.max);
+    const c = new Float64Array(this.comoment.length);
+    for (let j = 1; j < d; j++)
+      for (let i = 0; i < j; i++) c[pairIndex(i, j)] = this.comoment[pairIndex(order[i], order[j])];
+    this.comoment = c;
+    this.sketches = order.map((o) => this.sketches[o]);
+  }
+
   /** Removes a record learned earlier: the exact inverse of learn(x) (up to rounding). */
   forget(x: ArrayLike<number>): void {
     const d = this.dimension;

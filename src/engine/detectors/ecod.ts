@@ -161,6 +161,10 @@ export class EcodDetector extends Detector {
     return true;
   }
 
+  override permuteFeatures(order: number[]): void {
+    if (this.owned) this.stats.permute(order);
+  }
+
   addFeature(): void {
     if (this.owned) this.stats.addFeature(true);
     this.left = new Float64Array(this.dimension);

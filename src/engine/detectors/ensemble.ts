@@ -1,7 +1,9 @@
-// The default detector ('auto'): ECOD, histogram and Gaussian detectors, each score calibrated by its rank among
-// past scores of the same detector, averaged. On Shuttle the three make different mistakes, so their mean ranks
-// separate outliers better than any one of them (see bench/engine-quick.ts). A small share of each member's own
-// squashed score breaks ties between ranks (beyond the highest score seen, every rank is the same).
+// The default detector ('auto'): ECOD, histogram and Gaussian detectors, each score calibrated by its rank F among
+// past scores of the same detector (with an exponential tail past the 99% quantile, see ScoreCalibrator), combined
+// as in Fisher's method: S = sum of -ln(1 - F), the surprise of each member's tail probability. A record one member is very sure about stands out even when the others are not
+// (averaging ranks would dilute it), and on Shuttle the three make different mistakes, so the sum separates better
+// than any one of them (bench/engine-quick.ts). The score is S / (S + members): about 0.5 for a typical record.
+// A small share of each member's own squashed score breaks ties (beyond the highest score seen, ranks stop).
 import { ScoreCalibrator, type ScoreCalibratorSnapshot } from '../calibration';
 import { RunningStatistics, type RunningStatisticsSnapshot } from '../statistics';
 import { Detector, requireKind, type DetectorSnapshot } from './detector';
@@ -68,26 +70,27 @@ export class EnsembleDetector extends Detector {
     const k = members.length;
     const memberParts = parts ? this.memberParts : undefined;
     if (parts) parts.fill(0, 0, d);
-    let ranks = 0;
+    let surprise = 0;
     let squashed = 0;
     for (let m = 0; m < k; m++) {
       const member = members[m];
       const raw = member.rawScore(x, memberParts);
       this.lastRaw[m] = raw;
-      const rank = this.calibrators[m].cdf(raw);
-      ranks += rank;
+      const memberSurprise = this.calibrators[m].surprise(raw);
+      surprise += memberSurprise;
       squashed += member.squash(raw);
       if (parts) {
         // Each member's parts, scaled so that they add up to its calibrated score.
         let total = 0;
         for (let j = 0; j < d; j++) total += memberParts![j];
-        const f = total > 0 ? rank / total : 0;
+        const f = total > 0 ? memberSurprise / total : 0;
         for (let j = 0; j < d; j++) parts[j] += memberParts![j] * f;
       }
     }
     for (let j = 0; j < d; j++) this.lastX[j] = x[j];
     this.lastValid = true;
-    return (ranks + TIE_BREAK * squashed) / (k * (1 + TIE_BREAK));
+    const combined = surprise + TIE_BREAK * squashed;
+    return combined / (combined + k);
   }
 
   learnOne(x: ArrayLike<number>): void {
@@ -101,6 +104,23 @@ export class EnsembleDetector extends Detector {
     }
     if (this.owned) this.stats.learn(x);
     for (let m = 0; m < members.length; m++) members[m].learnOne(x);
+    this.lastValid = false;
+  }
+
+  override forgetOne(x: ArrayLike<number>): void {
+    // The calibrators keep the scores seen (a score cannot be taken back exactly): only the members forget.
+    if (this.owned) this.stats.forget(x);
+    for (const m of this.members) m.forgetOne(x);
+    this.lastValid = false;
+  }
+
+  override get canForget(): boolean {
+    return true;
+  }
+
+  override permuteFeatures(order: number[]): void {
+    if (this.owned) this.stats.permute(order);
+    for (const m of this.members) m.permuteFeatures(order);
     this.lastValid = false;
   }
 

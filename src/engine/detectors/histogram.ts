@@ -177,6 +177,10 @@ export class HistogramDetector extends Detector {
     return true;
   }
 
+  override permuteFeatures(order: number[]): void {
+    this.histograms = order.map((o) => this.histograms[o]);
+  }
+
   addFeature(): void {
     const h = new AdaptiveHistogram(this.bins);
     if (this.weight > 0) h.add(0, this.weight * this.unit);
