@@ -103,6 +103,9 @@ class StreamModel implements Model {
   private x = new Float64Array(0);
   private parts = new Float64Array(0);
   private attributeParts = new Float64Array(0);
+  private attributeNames: string[] = [];
+  private featureAttributeNames: string[] = [];
+  private contributionOrder = new Int32Array(1);
   /** The dimension when every attribute with features has exactly one (no category attributes): -1 otherwise. */
   private oneFeatureAttributes = -1;
   /** The last record scored and its score, reused when that record is learned next (score, then learn). */
@@ -344,32 +347,34 @@ class StreamModel implements Model {
     let total = 0;
     for (let j = 0; j < d; j++) total += parts[j];
     if (!(total > 0)) return [];
-    const attributes = encoder.attributes;
-    const featureAttribute = encoder.featureAttribute;
-    let byAttribute = parts;
+    let values = parts;
+    let names = this.featureAttributeNames;
+    let n = d;
     if (d !== this.oneFeatureAttributes) {
       // Some attribute has several features (one per category value): add them up per attribute.
-      byAttribute = this.attributeParts;
-      byAttribute.fill(0);
-      for (let j = 0; j < d; j++) byAttribute[featureAttribute[j]] += parts[j];
+      values = this.attributeParts;
+      values.fill(0);
+      const featureAttribute = encoder.featureAttribute;
+      for (let j = 0; j < d; j++) values[featureAttribute[j]] += parts[j];
+      names = this.attributeNames;
+      n = names.length;
     }
-    const out: Contribution[] = [];
-    const n = byAttribute === parts ? d : attributes.length;
+    // Sort indices by share on typed scratch arrays, then allocate the entries once, in order.
+    const order = this.contributionOrder;
+    let count = 0;
     for (let i = 0; i < n; i++) {
-      const value = byAttribute[i];
-      if (!(value > 0)) continue;
-      const share = value / total;
-      const name = attributes[byAttribute === parts ? featureAttribute[i] : i].name;
-      // Insertion in decreasing order: a handful of entries, no comparator closure.
-      const entry = { attribute: name, share };
-      let k = out.length;
-      out.push(entry);
-      while (k > 0 && out[k - 1].share < share) {
-        out[k] = out[k - 1];
+      const v = values[i];
+      if (!(v > 0)) continue;
+      let k = count++;
+      while (k > 0 && values[order[k - 1]] < v) {
+        order[k] = order[k - 1];
         k--;
       }
-      out[k] = entry;
+      order[k] = i;
     }
+    const out = new Array<Contribution>(count);
+    const inverse = 1 / total;
+    for (let k = 0; k < count; k++) out[k] = { attribute: names[order[k]], share: values[order[k]] * inverse };
     return out;
   }
 
@@ -397,6 +402,9 @@ class StreamModel implements Model {
     );
     this.attributeParts = new Float64Array(encoder.attributes.length);
     this.oneFeatureAttributes = categories ? -1 : encoder.dimension;
+    this.attributeNames = encoder.attributes.map((a) => a.name);
+    this.featureAttributeNames = encoder.featureAttribute.map((a) => encoder.attributes[a].name);
+    this.contributionOrder = new Int32Array(Math.max(encoder.attributes.length, encoder.dimension, 1));
   }
 
   private guessNow(): void {
@@ -417,6 +425,7 @@ class StreamModel implements Model {
       this.x = x;
       this.parts = new Float64Array(d * 2);
     }
+    this.layoutContributions();
     this.version++;
     return this.x;
   }

@@ -3,6 +3,7 @@
 // Each feature has a fixed number of equal-width bins on a grid anchored at zero whose width is a power of two.
 // When a value falls outside, the width doubles (pairs of bins merge exactly) until it fits, so two histograms can
 // always be brought to a common grid and merged. The score sums -log of each value's smoothed bin probability.
+import { surprise } from '../fastmath';
 import { Detector, finiteNumber, numberArray, requireKind, type DetectorSnapshot } from './detector';
 
 export interface HistogramOptions {
@@ -139,14 +140,20 @@ export class HistogramDetector extends Detector {
   rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
     const u = this.unit;
     // Counts are in units of the current record weight; add one record's worth to every bin (Laplace smoothing).
-    const logDenominator = Math.log((this.weight + this.bins) * u);
-    let score = 0;
+    const inverse = 1 / ((this.weight + this.bins) * u);
+    // A product of probabilities, turned into a sum of logs only when it gets small: one log per record.
+    let product = 1;
+    let logs = 0;
     for (let j = 0; j < this.dimension; j++) {
-      const s = logDenominator - Math.log(this.histograms[j].weightAt(x[j]) + u);
-      score += s;
-      if (parts) parts[j] = s;
+      const p = (this.histograms[j].weightAt(x[j]) + u) * inverse;
+      product *= p;
+      if (product < 1e-200) {
+        logs += Math.log(product);
+        product = 1;
+      }
+      if (parts) parts[j] = surprise(p); // an approximation is enough for shares
     }
-    return score;
+    return -(logs + Math.log(product));
   }
 
   learnOne(x: ArrayLike<number>): void {
