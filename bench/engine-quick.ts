@@ -1,11 +1,11 @@
 // Quick check of the engine on Shuttle while developing (the full table with peers is bench/engine.ts).
 // Prequential: each record is scored, then learned; nothing about the data is given in advance.
 //
-//   npm run build && node dist/bench/engine-quick.js [detector ...]
+//   npm run build && node --expose-gc dist/bench/engine-quick.js [detector ...]
 //
 // Prints per detector ROC-AUC and average precision (mean and worst of 5 seeds), records per second (median of
 // the 5 runs, wall clock and CPU time of this process, which a busy machine disturbs less), then the speed of the
-// statistics alone and the size of a default model (snapshot bytes, heap growth).
+// statistics alone and the memory of a default model.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createModel, RunningStatistics, type DetectorName } from '../src/engine';
@@ -106,18 +106,28 @@ for (let i = 0; i < 7; i++) {
 }
 console.log(`statistics learn only: ${Math.round(median(statsSpeed))} rec/s (cpu, median of 7)`);
 
-// Heap growth of one default model after the whole stream (run with --expose-gc for a steadier figure).
+// Memory of a default model after the whole stream: heap plus typed-array buffers, per model, from the growth
+// between 3 and 8 models kept alive (needs --expose-gc).
 const gc = (globalThis as { gc?: () => void }).gc;
-gc?.();
-const before = process.memoryUsage().heapUsed;
-const model = createModel({ attributes });
-for (const r of rows) {
-  model.scoreOne(r);
-  model.learnOne(r);
+if (gc) {
+  const used = () => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const kept: unknown[] = [];
+  const points: number[] = [];
+  for (let k = 0; k <= 8; k++) {
+    if (k === 3 || k === 8) points.push(used());
+    const model = createModel({ attributes });
+    for (const r of rows) {
+      model.scoreOne(r);
+      model.learnOne(r);
+    }
+    kept.push(model);
+  }
+  console.log(`default model in memory: ${Math.round((points[1] - points[0]) / 5)} bytes`);
+} else {
+  console.log('default model in memory: run with node --expose-gc to measure');
 }
-gc?.();
-const after = process.memoryUsage().heapUsed;
-console.log(
-  `default model: snapshot ${JSON.stringify(model.toJSON()).length} bytes, heap growth ${after - before} bytes` +
-    (gc ? '' : ' (no --expose-gc: includes garbage)'),
-);

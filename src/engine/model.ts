@@ -148,27 +148,31 @@ class StreamModel implements Model {
       };
     }
     const bad = encoder.encode(record, this.x, false);
-    const result: ScoreResult = {
-      score: 0,
-      isAnomaly: false,
-      threshold: this.threshold.value,
-      detector: detectorName,
-      contributions: [],
-      warmingUp,
-    };
-    if (encoder.hasLabel && !Number.isNaN(encoder.label)) result.label = encoder.label;
+    const label = encoder.hasLabel && !Number.isNaN(encoder.label) ? encoder.label : undefined;
+    const threshold = this.threshold.value;
     if (bad > 0 && !this.repair(record)) {
-      result.invalid = encoder.describeInvalid(record);
+      const result: ScoreResult = {
+        score: 0,
+        isAnomaly: false,
+        threshold,
+        detector: detectorName,
+        contributions: [],
+        warmingUp,
+        invalid: encoder.describeInvalid(record),
+      };
+      if (label !== undefined) result.label = label;
       return result;
     }
     const score = this.detector!.scoreOne(this.x, this.parts);
-    result.score = score;
-    result.isAnomaly = !warmingUp && score > result.threshold;
-    result.contributions = this.contributions();
     this.lastRecord = record;
     this.lastScore = score;
     this.lastVersion = this.version;
-    return result;
+    // One object literal per shape (with or without a label): no properties added later.
+    const isAnomaly = !warmingUp && score > threshold;
+    const contributions = this.contributions();
+    return label === undefined
+      ? { score, isAnomaly, threshold, detector: detectorName, contributions, warmingUp }
+      : { score, isAnomaly, threshold, detector: detectorName, contributions, warmingUp, label };
   }
 
   learnOne(record: DataRecord): LearnResult {

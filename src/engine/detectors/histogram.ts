@@ -20,6 +20,7 @@ class AdaptiveHistogram {
   /** log2 of the bin width. */
   exponent = 0;
   width = 1;
+  inverseWidth = 1;
   /** Grid index of the first bin. */
   start = 0;
   counts: Float64Array;
@@ -38,7 +39,8 @@ class AdaptiveHistogram {
       for (let i = 0; i < this.first.length; i++) if (this.first[i] === x) w += this.firstWeights[i];
       return w;
     }
-    const b = Math.floor(x / this.width) - this.start;
+    // Multiplying by the inverse of a power of two is exact: the same bin as dividing.
+    const b = Math.floor(x * this.inverseWidth) - this.start;
     return b >= 0 && b < this.bins ? this.counts[b] : 0;
   }
 
@@ -49,10 +51,10 @@ class AdaptiveHistogram {
       if (this.first.length >= FIRST_VALUES) this.chooseGrid();
       return;
     }
-    let b = Math.floor(x / this.width) - this.start;
+    let b = Math.floor(x * this.inverseWidth) - this.start;
     if (b < 0 || b >= this.bins) {
       this.growTo(x);
-      b = Math.floor(x / this.width) - this.start;
+      b = Math.floor(x * this.inverseWidth) - this.start;
     }
     this.counts[b] += w;
   }
@@ -69,6 +71,7 @@ class AdaptiveHistogram {
     const span = hi - lo > 0 ? hi - lo : Math.max(Math.abs(hi), 1);
     this.exponent = Math.floor(Math.log2(span / (this.bins / 4)));
     this.width = Math.pow(2, this.exponent);
+    this.inverseWidth = 1 / this.width;
     const centre = Math.floor((lo + hi) / 2 / this.width);
     this.start = centre - (this.bins >> 1);
     this.ready = true;
@@ -98,6 +101,7 @@ class AdaptiveHistogram {
     this.start = newStart;
     this.exponent++;
     this.width *= 2;
+    this.inverseWidth /= 2;
   }
 
   /** Lower edge of bin b. */
@@ -212,6 +216,7 @@ export class HistogramDetector extends Detector {
         const weights = mine.firstWeights;
         mine.exponent = theirs.exponent;
         mine.width = theirs.width;
+        mine.inverseWidth = theirs.inverseWidth;
         mine.start = theirs.start;
         mine.counts = new Float64Array(this.bins);
         mine.first = [];
@@ -267,6 +272,7 @@ export class HistogramDetector extends Detector {
       if (hs.counts !== undefined) {
         h.exponent = finiteNumber(hs.exponent, 'exponent');
         h.width = Math.pow(2, h.exponent);
+        h.inverseWidth = 1 / h.width;
         h.start = finiteNumber(hs.start, 'start');
         h.counts.set(numberArray(hs.counts, 'counts', bins));
         h.ready = true;
