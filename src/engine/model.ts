@@ -52,16 +52,36 @@ interface ResolvedOptions {
 }
 
 export interface Model {
+  /** The schema in use: as given, or as guessed from the first records (empty until then). */
   readonly schema: AttributeSpec[];
+  /** Records learned (minus records forgotten). */
   readonly recordsLearned: number;
+  /** Scores a record with the model as it stands; does not learn it. */
   scoreOne(record: DataRecord): ScoreResult;
+  /**
+   * Learns a record (never its label). Scoring a record and then learning the same record object reuses its score
+   * for the threshold and calibration. With skipAnomalies, a record flagged anomalous is not learned.
+   */
   learnOne(record: DataRecord): LearnResult;
   scoreMany(records: DataRecord[]): ScoreResult[];
   learnMany(records: DataRecord[]): LearnResult[];
+  /**
+   * Removes a record learned earlier: the exact inverse of learnOne for the statistics and the detector (with a
+   * half-life, exact for the record learned last). Minimum and maximum, score calibration and threshold keep what
+   * they saw. The hst detector cannot forget (the answer says so).
+   */
   forgetOne(record: DataRecord): LearnResult;
+  /**
+   * Adds what another model (same options and schema) learned: the statistics become those of one model that saw
+   * both streams. Quantile sketches and histograms merge exactly when their bucket grids agree, else to a bucket;
+   * hst models merge only when they share trees (one copied from the other's snapshot).
+   */
   merge(other: Model): void;
+  /** Univariate and pairwise statistics of the features, plain JSON. */
   statistics(): StatisticsReport;
+  /** Per attribute, the values found invalid in records given to learnOne. */
   invalidCounts(): Record<string, number>;
+  /** Plain, versioned JSON: modelFromJSON restores it exactly. */
   toJSON(): ModelSnapshot;
 }
 

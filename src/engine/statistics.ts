@@ -125,11 +125,14 @@ export class RunningStatistics {
     const m3 = this.m3;
     const m4 = this.m4;
     const delta = this.delta;
+    const min = this.min;
+    const max = this.max;
     const nn = n * n - 3 * n + 3;
+    const inverse = 1 / n;
     for (let j = 0; j < d; j++) {
       const v = x[j];
       const dx = v - mean[j];
-      const dn = dx / n;
+      const dn = dx * inverse;
       const dn2 = dn * dn;
       const term = dx * dn * na;
       const m2j = m2[j];
@@ -138,11 +141,11 @@ export class RunningStatistics {
       m2[j] = m2j + term;
       mean[j] += dn;
       delta[j] = dx;
-      if (v < this.min[j]) this.min[j] = v;
-      if (v > this.max[j]) this.max[j] = v;
+      if (v < min[j]) min[j] = v;
+      if (v > max[j]) max[j] = v;
     }
     const c = this.comoment;
-    const f = na / n;
+    const f = na * inverse;
     let k = 0;
     for (let j = 1; j < d; j++) {
       const dj = delta[j] * f;

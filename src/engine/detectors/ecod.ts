@@ -62,8 +62,8 @@ export class EcodDetector extends Detector {
     const mean = stats.mean;
     const left = this.left;
     const right = this.right;
-    // Products of tail probabilities, turned into sums of logs only when they get small: three logs per record
-    // for the three sums instead of two per feature.
+    // Products of tail probabilities, turned into sums of logs only when they get small: four logs per record
+    // for the four sums instead of several per feature.
     let productLeft = 1;
     let productRight = 1;
     let productSkew = 1;
@@ -103,10 +103,6 @@ export class EcodDetector extends Detector {
       productSkew *= m3[j] < 0 ? l : r;
       const both = 2 * (l < r ? l : r);
       productBoth *= both < 1 ? both : 1;
-      if (productBoth < 1e-200) {
-        logBoth += Math.log(productBoth);
-        productBoth = 1;
-      }
       if (productLeft < 1e-200) {
         logLeft += Math.log(productLeft);
         productLeft = 1;
@@ -118,6 +114,10 @@ export class EcodDetector extends Detector {
       if (productSkew < 1e-200) {
         logSkew += Math.log(productSkew);
         productSkew = 1;
+      }
+      if (productBoth < 1e-200) {
+        logBoth += Math.log(productBoth);
+        productBoth = 1;
       }
     }
     const sumLeft = -(logLeft + Math.log(productLeft));
