@@ -194,3 +194,38 @@ describe('model on Shuttle (prequential: score, then learn)', () => {
     assert.equal(model.statistics().features.length, 9);
   });
 });
+
+describe('model options', () => {
+  const attributes: AttributeSpec[] = [
+    { name: 'x', type: 'C' },
+    { name: 'mode', type: 'T' },
+  ];
+
+  it('with a half-life, adapts to a new regime; without, keeps finding it unusual', () => {
+    const normal = normalSource(31);
+    const before = Array.from({ length: 3000 }, () => ({ x: normal(), mode: 'a' }));
+    const after = Array.from({ length: 1500 }, () => ({ x: 10 + normal(), mode: 'a' }));
+    // The gaussian detector scores on the statistics directly ('auto' ranks scores among past scores, which makes
+    // a lasting new regime look ordinary after a while, with or without forgetting).
+    const forgetting = createModel({ attributes, halfLife: 200, detector: 'gaussian' });
+    const keeping = createModel({ attributes, detector: 'gaussian' });
+    forgetting.learnMany(before.concat(after));
+    keeping.learnMany(before.concat(after));
+    const probe = after.slice(0, 200);
+    const mean = (rs: { score: number }[]) => rs.reduce((s, r) => s + r.score, 0) / rs.length;
+    assert.ok(mean(forgetting.scoreMany(probe)) < 0.5 * mean(keeping.scoreMany(probe)));
+    const x = forgetting.statistics().features[0];
+    assert.ok(Math.abs(x.mean - 10) < 0.3, `mean with forgetting ${x.mean}`);
+    assert.ok(x.count < 300, `effective count ${x.count} (about halfLife / ln 2 = 289)`);
+  });
+
+  it('names a category attribute when its value is what is unusual', () => {
+    const normal = normalSource(32);
+    const model = createModel({ attributes, warmupRecords: 100 });
+    model.learnMany(Array.from({ length: 2000 }, (_, i) => ({ x: normal(), mode: i % 500 === 0 ? 'rare' : 'usual' })));
+    const result = model.scoreOne({ x: 0.1, mode: 'rare' });
+    assert.equal(result.contributions[0].attribute, 'mode');
+    const usual = model.scoreOne({ x: 0.1, mode: 'usual' });
+    assert.ok(result.score > usual.score);
+  });
+});
