@@ -24,7 +24,7 @@ export const SNAPSHOT_VERSION = 1;
 export const DEFAULT_WARMUP_RECORDS = 256;
 export const DEFAULT_THRESHOLD: ThresholdSpec = { kind: 'spot', risk: 1e-3 };
 /** Records looked at to guess a schema when none is given. */
-export const GUESS_RECORDS = 16;
+export const GUESS_RECORDS = 64;
 
 export interface ModelSnapshot {
   format: typeof SNAPSHOT_FORMAT;
@@ -133,6 +133,8 @@ class StreamModel implements Model {
   private lastScore = 0;
   private lastVersion = -1;
   private version = 0;
+  /** Bound once: a closure per learned record would be garbage. */
+  private readonly onNewFeature = (feature: number): Float64Array => this.addFeature(feature);
 
   constructor(options: ModelOptions = {}) {
     this.options = resolveOptions(options);
@@ -202,7 +204,7 @@ class StreamModel implements Model {
       return { learned: true, reason: 'kept until the schema is guessed' };
     }
     const encoder = this.encoder;
-    const bad = encoder.encode(record, this.x, true, (f) => this.addFeature(f));
+    const bad = encoder.encode(record, this.x, true, this.onNewFeature);
     if (bad > 0) {
       const flags = encoder.invalidFlags;
       for (let a = 0; a < flags.length; a++) if (flags[a]) this.counts[a]++;
