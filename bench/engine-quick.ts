@@ -8,7 +8,7 @@
 // statistics alone and the memory of a default model.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createModel, RunningStatistics, type DetectorName } from '../src/engine';
+import { createModel, RecordStatistics, RunningStatistics, type DetectorName } from '../src/engine';
 
 function shuttle(): { rows: number[][]; labels: number[] } {
   const dir = process.env.SHUTTLE_DATA_DIR ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'shuttle');
@@ -104,7 +104,18 @@ for (let i = 0; i < 7; i++) {
   const used = process.cpuUsage(cpu);
   statsSpeed.push(vectors.length / ((used.user + used.system) / 1e6));
 }
-console.log(`statistics learn only: ${Math.round(median(statsSpeed))} rec/s (cpu, median of 7)`);
+const recordSpeed: number[] = [];
+for (let i = 0; i < 7; i++) {
+  const stats = new RecordStatistics({ attributes });
+  const cpu = process.cpuUsage();
+  for (const r of rows) stats.learnOne(r);
+  const used = process.cpuUsage(cpu);
+  recordSpeed.push(rows.length / ((used.user + used.system) / 1e6));
+}
+console.log(
+  `statistics learn only: ${Math.round(median(statsSpeed))} rec/s on vectors, ` +
+    `${Math.round(median(recordSpeed))} rec/s on records (RecordStatistics) (cpu, median of 7)`,
+);
 
 // Memory of a default model after the whole stream: heap plus typed-array buffers, per model, from the growth
 // between 3 and 8 models kept alive (needs --expose-gc).

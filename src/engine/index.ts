@@ -39,3 +39,4 @@ export {
 } from './thresholds';
 export { SeededRandom } from './random';
 export { ScoreCalibrator, type ScoreCalibratorSnapshot } from './calibration';
+export { RecordStatistics, type RecordStatisticsOptions, type RecordStatisticsSnapshot } from './record-statistics';
