@@ -1,5 +1,5 @@
 // Calibration of raw scores by their rank among past scores (an empirical CDF on a quantile sketch), extended past
-// the 99% quantile by an exponential tail. Detectors' raw scores live on unrelated scales and drift as the detectors
+// the 99% quantile by a (logarithmically damped) exponential tail. Detectors' raw scores live on unrelated scales and drift as the detectors
 // learn; ranks are comparable across detectors and over time, which is what an ensemble (and a ROC curve over the
 // whole stream) needs. Ranks alone stop at the highest score seen: a record ten times further out than any before
 // would rank like the runner-up, so above the 99% quantile the surprise keeps growing with the raw score.

@@ -1,9 +1,9 @@
 // The default detector ('auto'): ECOD, histogram and Gaussian detectors, each score calibrated by its rank F among
-// past scores of the same detector (with an exponential tail past the 99% quantile, see ScoreCalibrator), combined
-// as in Fisher's method: S = sum of -ln(1 - F), the surprise of each member's tail probability. A record one member is very sure about stands out even when the others are not
-// (averaging ranks would dilute it), and on Shuttle the three make different mistakes, so the sum separates better
-// than any one of them (bench/engine-quick.ts). The score is S / (S + members): about 0.5 for a typical record.
-// A small share of each member's own squashed score breaks ties (beyond the highest score seen, ranks stop).
+// past scores of the same detector (growing on past the 99% quantile, see ScoreCalibrator), combined as in Fisher's
+// method: S = sum of -ln(1 - F), the surprise of each member's tail probability. A record one member is very sure
+// about stands out even when the others are not (averaging ranks would dilute it), and on Shuttle the three make
+// different mistakes, so the sum separates better than any one of them (bench/engine-quick.ts). The score is
+// S / (S + 3): about 0.5 for a typical record. A small share of each member's own squashed score breaks ties.
 import { ScoreCalibrator, type ScoreCalibratorSnapshot } from '../calibration';
 import { RunningStatistics, type RunningStatisticsSnapshot } from '../statistics';
 import { Detector, requireKind, type DetectorSnapshot } from './detector';

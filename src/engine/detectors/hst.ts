@@ -9,6 +9,7 @@ import { SeededRandom } from '../random';
 import { Detector, finiteNumber, numberArray, requireKind, type DetectorSnapshot } from './detector';
 
 export interface HalfSpaceTreesOptions {
+  /** Number of trees (default 35: fewer make the scores depend much more on the seed). */
   trees?: number;
   /** Depth of each tree (default 8). */
   height?: number;
@@ -29,8 +30,9 @@ export class HalfSpaceTrees extends Detector {
   private readonly nodesPerTree: number;
   private splitFeature: Int32Array;
   private splitValue: Float64Array;
-  private reference: Float64Array;
-  private latest: Float64Array;
+  /** Record counts per node (integers: 32 bits are plenty and halve the memory). */
+  private reference: Uint32Array;
+  private latest: Uint32Array;
   private lo: Float64Array | null = null;
   private hi: Float64Array | null = null;
   /** The first window, kept until the trees are grown. */
@@ -42,7 +44,7 @@ export class HalfSpaceTrees extends Detector {
   constructor(dimension: number, options: HalfSpaceTreesOptions = {}) {
     super();
     this.dimension = dimension;
-    this.trees = options.trees ?? 25;
+    this.trees = options.trees ?? 35;
     this.height = options.height ?? 8;
     this.windowSize = options.windowSize ?? 250;
     this.seed = options.seed ?? 1;
@@ -53,8 +55,8 @@ export class HalfSpaceTrees extends Detector {
     this.nodesPerTree = (1 << (this.height + 1)) - 1;
     this.splitFeature = new Int32Array(this.trees * this.internalNodes);
     this.splitValue = new Float64Array(this.trees * this.internalNodes);
-    this.reference = new Float64Array(this.trees * this.nodesPerTree);
-    this.latest = new Float64Array(this.trees * this.nodesPerTree);
+    this.reference = new Uint32Array(this.trees * this.nodesPerTree);
+    this.latest = new Uint32Array(this.trees * this.nodesPerTree);
     this.maxMass = this.windowSize * Math.pow(2, this.height);
   }
 
@@ -206,7 +208,7 @@ export class HalfSpaceTrees extends Detector {
     return detector;
   }
 
-  private count(x: ArrayLike<number>, masses: Float64Array): void {
+  private count(x: ArrayLike<number>, masses: Uint32Array): void {
     const feature = this.splitFeature;
     const split = this.splitValue;
     for (let t = 0; t < this.trees; t++) {
@@ -283,13 +285,13 @@ export class HalfSpaceTrees extends Detector {
 }
 
 /** Non-zero entries as [index, value, index, value, ...]. */
-function sparse(a: Float64Array): number[] {
+function sparse(a: Uint32Array): number[] {
   const out: number[] = [];
   for (let i = 0; i < a.length; i++) if (a[i] !== 0) out.push(i, a[i]);
   return out;
 }
 
-function unsparse(v: unknown, into: Float64Array, what: string): void {
+function unsparse(v: unknown, into: Uint32Array, what: string): void {
   const pairs = numberArray(v, what);
   if (pairs.length % 2 !== 0) throw new Error(`damaged snapshot: ${what}`);
   for (let i = 0; i < pairs.length; i += 2) {
