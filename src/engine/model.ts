@@ -20,7 +20,8 @@ import type {
 const LEARNED: LearnResult = Object.freeze({ learned: true });
 
 export const SNAPSHOT_FORMAT = 'stream-ml-model';
-export const SNAPSHOT_VERSION = 1;
+/** 2: sketches keep bucket weights beside the tree, the ensemble's calibrators their tail (version 1 had neither). */
+export const SNAPSHOT_VERSION = 2;
 export const DEFAULT_WARMUP_RECORDS = 256;
 export const DEFAULT_THRESHOLD: ThresholdSpec = { kind: 'spot', risk: 1e-3 };
 /** Records looked at to guess a schema when none is given. */

@@ -145,7 +145,12 @@ describe('model', () => {
     const model = createModel({ attributes });
     replay(model, data.slice(0, 300));
     const snapshot = model.toJSON();
-    assert.throws(() => modelFromJSON({ ...snapshot, version: 2 }), /unsupported model snapshot version 2/);
+    assert.equal(snapshot.version, 2);
+    assert.throws(
+      () => modelFromJSON({ ...snapshot, version: 1 }),
+      /unsupported model snapshot version 1 \(this engine reads version 2\)/,
+    );
+    assert.throws(() => modelFromJSON({ ...snapshot, version: 3 }), /unsupported model snapshot version 3/);
     assert.throws(() => modelFromJSON({ hello: 1 }), /not a model snapshot/);
     assert.throws(() => modelFromJSON('{"broken'), /not valid JSON/);
     assert.throws(() => modelFromJSON({ ...snapshot, detector: null }), /damaged model snapshot/);
