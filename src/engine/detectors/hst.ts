@@ -40,6 +40,10 @@ export class HalfSpaceTrees extends Detector {
   private inWindow = 0;
   private records = 0;
   private readonly maxMass: number;
+  /** Where scoring stopped in each tree, for the record scored last (lastX). */
+  private readonly stops: Int32Array;
+  private lastX: Float64Array;
+  private stopsValid = false;
 
   constructor(dimension: number, options: HalfSpaceTreesOptions = {}) {
     super();
@@ -58,6 +62,8 @@ export class HalfSpaceTrees extends Detector {
     this.reference = new Uint32Array(this.trees * this.nodesPerTree);
     this.latest = new Uint32Array(this.trees * this.nodesPerTree);
     this.maxMass = this.windowSize * Math.pow(2, this.height);
+    this.stops = new Int32Array(this.trees);
+    this.lastX = new Float64Array(dimension);
   }
 
   get recordsLearned(): number {
@@ -81,6 +87,7 @@ export class HalfSpaceTrees extends Detector {
     const split = this.splitValue;
     const height = this.height;
     const limit = this.sizeLimit;
+    const stops = this.stops;
     let mass = 0;
     for (let t = 0; t < this.trees; t++) {
       const base = t * this.nodesPerTree;
@@ -95,9 +102,12 @@ export class HalfSpaceTrees extends Detector {
         depth++;
       }
       mass += ref[base + node] * (1 << depth);
+      stops[t] = node;
       // The split that led into a sparse node is what set this record apart in this tree.
       if (parts && lastFeature >= 0 && depth < height) parts[lastFeature] += 1;
     }
+    for (let j = 0; j < this.dimension; j++) this.lastX[j] = x[j];
+    this.stopsValid = true;
     return Math.log(this.maxMass) - Math.log(mass / this.trees + 1);
   }
 
@@ -108,7 +118,11 @@ export class HalfSpaceTrees extends Detector {
       if (this.firstWindow.length >= this.windowSize) this.grow();
       return;
     }
-    this.count(x, this.latest);
+    // Learning the record just scored: its paths are known down to where scoring stopped.
+    let same = this.stopsValid;
+    for (let j = 0; same && j < this.dimension; j++) same = this.lastX[j] === x[j];
+    this.stopsValid = false;
+    this.count(x, this.latest, same ? this.stops : null);
     if (++this.inWindow >= this.windowSize) {
       const swap = this.reference;
       this.reference = this.latest;
@@ -120,6 +134,8 @@ export class HalfSpaceTrees extends Detector {
 
   addFeature(): void {
     this.dimension++;
+    this.lastX = new Float64Array(this.dimension);
+    this.stopsValid = false;
     for (const row of this.firstWindow) row.push(0);
     if (this.lo !== null) {
       // Grown trees never split on a feature they did not know; the range is kept for snapshots.
@@ -208,15 +224,21 @@ export class HalfSpaceTrees extends Detector {
     return detector;
   }
 
-  private count(x: ArrayLike<number>, masses: Uint32Array): void {
+  /** Counts x in every node of its path; with starts, each tree's path is known down to node starts[t]. */
+  private count(x: ArrayLike<number>, masses: Uint32Array, starts: Int32Array | null = null): void {
     const feature = this.splitFeature;
     const split = this.splitValue;
+    const internal = this.internalNodes;
     for (let t = 0; t < this.trees; t++) {
       const base = t * this.nodesPerTree;
-      const splitBase = t * this.internalNodes;
-      let node = 0;
-      masses[base]++;
-      for (let depth = 0; depth < this.height; depth++) {
+      const splitBase = t * internal;
+      let node = starts === null ? 0 : starts[t];
+      // The known part: the start node and its ancestors (parent of n is (n - 1) >> 1 in this layout).
+      for (let up = node; ; up = (up - 1) >> 1) {
+        masses[base + up]++;
+        if (up === 0) break;
+      }
+      while (node < internal) {
         node = x[feature[splitBase + node]] < split[splitBase + node] ? 2 * node + 1 : 2 * node + 2;
         masses[base + node]++;
       }
