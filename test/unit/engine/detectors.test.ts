@@ -94,6 +94,18 @@ describe('detectors', () => {
     assert.ok(parts[0] + parts[1] > parts[2] + parts[3], 'features 0 and 1 contribute most');
   });
 
+  it('hst counts the same whether or not a record was scored before it is learned', () => {
+    const scored = new HalfSpaceTrees(4, { seed: 6, windowSize: 100 });
+    const unscored = new HalfSpaceTrees(4, { seed: 6, windowSize: 100 });
+    rows.slice(0, 1000).forEach((r, i) => {
+      scored.rawScore(r);
+      if (i % 7 === 0) scored.rawScore(rows[(i * 13) % 3000]); // another record in between: no reuse
+      scored.learnOne(r);
+      unscored.learnOne(r);
+    });
+    assert.deepEqual(scored.toJSON(), unscored.toJSON());
+  });
+
   it('hst gives the same scores for the same seed and different ones for another', () => {
     const a = prequential(new HalfSpaceTrees(4, { seed: 1 }), rows.slice(0, 800));
     const b = prequential(new HalfSpaceTrees(4, { seed: 1 }), rows.slice(0, 800));
