@@ -165,6 +165,7 @@ function writeConfig(ports, dataDir) {
   <Loggers>
     <Logger name="kafka" level="INFO"/>
     <Logger name="org.apache.kafka" level="WARN"/>
+    <Logger name="org.apache.kafka.common.utils.AppInfoParser" level="INFO"/>
     <Logger name="state.change.logger" level="WARN"/>
     <Root level="WARN"><AppenderRef ref="stdout"/></Root>
   </Loggers>

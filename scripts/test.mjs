@@ -84,7 +84,12 @@ async function main() {
   }
   const results = [];
   try {
-    results.push(await runTests('Node-RED 4 on Node ' + process.version, process.execPath, all, env));
+    results.push(
+      await runTests('Node-RED 4 on Node ' + process.version, process.execPath, all, {
+        ...env,
+        EXPECT_NODE_RED_MAJOR: '4',
+      }),
+    );
     const nodeTests = all.filter((f) => f.includes(`${path.sep}nodes${path.sep}`));
     if (nodeTests.length > 0 && !process.env.STREAM_ML_SKIP_NR5) {
       const nr5 = ensureNodeRed5();
@@ -92,6 +97,7 @@ async function main() {
         await runTests(`Node-RED ${NODE_RED_5} on Node ${NODE_22}`, nr5.nodeBin, nodeTests, {
           ...env,
           NODE_RED_PATH: nr5.nodeRed,
+          EXPECT_NODE_RED_MAJOR: NODE_RED_5.split('.')[0],
         }),
       );
     }

@@ -32,3 +32,9 @@ test('every declared node registers and deploys', async () => {
   }
   await helper.unload();
 });
+
+test('runs on the Node-RED line the test run asked for', () => {
+  const red = (helper as unknown as { _RED: { version(): string } })._RED;
+  const expectedMajor = process.env.EXPECT_NODE_RED_MAJOR ?? '4';
+  assert.equal(red.version().split('.')[0], expectedMajor, `Node-RED ${red.version()} on Node ${process.version}`);
+});
