@@ -300,6 +300,10 @@ function main(): void {
       `Node ${process.version}, ${cpu}, ${new Date().toISOString()}\n`,
   );
   console.log(printed);
+  console.log(
+    'model size = JSON bytes of the snapshot after the whole stream; heap = heap growth per model after it; ' +
+      'vs River HST = records/s ratio',
+  );
   console.log('\nTargets (issue 3):\n  ' + targets.join('\n  '));
   const notes = peers.flatMap((p) =>
     p.error ? [`${p.name}: ${p.error}`] : (p.notes ?? []).map((n) => `${p.name}: ${n}`),
