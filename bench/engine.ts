@@ -352,7 +352,7 @@ function measureSize(
   attributes: engine.AttributeSpec[],
   records: number[][],
 ): { snapshotBytes: number; heapGrowthBytes: number | null } {
-  const keep = 4;
+  const keep = 10;
   gc();
   const before = process.memoryUsage().heapUsed;
   const models: engine.Model[] = [];

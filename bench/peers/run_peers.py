@@ -338,15 +338,14 @@ def main():
             if elapsed > args.slow_seconds and seed + 1 < args.seeds:
                 notes.append(f"slow ({elapsed:.0f} s a pass): one seed, single timed run")
                 break
-        # The seed runs warm up caches; a fast peer then gets extra timed passes, a slower one the median of
-        # its seed runs after the first.
+        # The rate is the median of the passes after the first (which warms caches up); a fast peer gets extra
+        # passes, so that a moment of load on the shared machine moves the median less.
         timed = rates[1:] if len(rates) >= 3 else rates
         if not partial and len(rows) / max(rates) < 5.0 and args.timed_runs > 0:
-            timed = []
             for _ in range(args.timed_runs):
                 _, elapsed = run_once(factory, names, rows, 0)
                 timed.append(len(rows) / elapsed)
-            log(f"{name}: {len(timed)} timed passes, median {statistics.median(timed):,.0f} rec/s")
+            log(f"{name}: {len(timed)} passes after the first, median {statistics.median(timed):,.0f} rec/s")
         entry.update(
             {
                 "seeds": len(aucs),
