@@ -1,7 +1,7 @@
 // `stream-ml evaluate`: replays a CSV through an engine model, score then learn, and measures it.
 import type * as Engine from '../engine';
 import { averagePrecision, rocAuc, StreamingEvaluator } from '../engine/evaluation';
-import { EvaluateArgs, Threshold, UsageError } from './args';
+import { describeThreshold, EvaluateArgs, UsageError } from './args';
 import { ColumnType, GUESS_ROWS, convert, guessTypes, labelOf } from './columns';
 import { CsvError, CsvRow, readCsvBatches } from './csv';
 
@@ -36,13 +36,6 @@ export interface EvaluateResult {
 
 /** Above this many records the scores are no longer all kept: AUC and AP come from the bucketed evaluator. */
 const MAX_EXACT = 20_000_000;
-
-function thresholdText(t: Threshold | undefined): string {
-  if (!t) return 'default';
-  if (t.kind === 'fixed') return String(t.value);
-  if (t.kind === 'quantile') return `q${+(t.q * 100).toPrecision(12)}`;
-  return `spot:${t.risk}`;
-}
 
 function finiteOrNull(v: number): number | null {
   return Number.isFinite(v) ? v : null;
@@ -228,7 +221,7 @@ export async function evaluate(
     fp: summary.fp,
     tn: summary.tn,
     fn: summary.fn,
-    threshold: { spec: thresholdText(args.threshold), last: lastThreshold },
+    threshold: { spec: describeThreshold(args.threshold), last: lastThreshold },
     flagged,
     warmup,
     invalid,
