@@ -71,6 +71,13 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+function gitCommit(): string | null {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'bench'], { cwd: root, encoding: 'utf8' });
+  return r.stdout.trim() + (dirty.stdout.trim() ? ' (modified)' : '');
+}
+
 function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
   if (g) {
@@ -312,6 +319,7 @@ function main(): void {
 
   const result = {
     generated: new Date().toISOString(),
+    commit: gitCommit(),
     machine: {
       node: process.version,
       cpu,

@@ -157,6 +157,10 @@ describe('stream-ml evaluate (built CLI, child process)', () => {
     assert.equal(help.status, 0);
     assert.match(help.stdout, /Usage: stream-ml evaluate FILE\.csv/);
     assert.match(help.stdout, /guessed/);
+    const version = run('--version');
+    assert.equal(version.status, 0);
+    const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(version.stdout.trim(), pkg.version);
   });
 
   it('ranks the Shuttle anomalies well with the default detector', () => {
