@@ -63,7 +63,8 @@ Options:
 The file may be gzip-compressed (recognised by its content, whatever its name).
 
 Output fields: records (rows replayed), detector, types, typesGuessed, label, rocAuc and
-averagePrecision (exact, over every record, warm-up included; null without both classes),
+averagePrecision (over every record, warm-up included; null without both classes; exact unless
+"exact" is false, past 20 million records, when they come from 65,536 score buckets),
 precision, recall, f1 and tp/fp/tn/fn (from each record's own flag, at the threshold in force when
 it was scored), threshold (spec and last value), flagged, warmup (records scored while warming up),
 invalid (records the engine refused), recordsPerSecond (score + learn only, CSV reading excluded;

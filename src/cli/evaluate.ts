@@ -19,6 +19,8 @@ export interface EvaluateResult {
   anomalies: number;
   rocAuc: number | null;
   averagePrecision: number | null;
+  /** False past MAX_EXACT labelled records: rocAuc and averagePrecision then come from 65,536 score buckets. */
+  exact: boolean;
   precision: number | null;
   recall: number | null;
   f1: number | null;
@@ -214,6 +216,7 @@ export async function evaluate(
     anomalies: summary.positives,
     rocAuc: haveBoth ? finiteOrNull(auc) : null,
     averagePrecision: summary.positives > 0 ? finiteOrNull(ap) : null,
+    exact,
     precision: labelled > 0 ? summary.precision : null,
     recall: labelled > 0 ? summary.recall : null,
     f1: labelled > 0 ? summary.f1 : null,

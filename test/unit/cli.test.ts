@@ -76,6 +76,7 @@ describe('stream-ml evaluate (built CLI, child process)', () => {
     assert.equal(j.detector, 'auto');
     assert.equal(j.types, 'C,C,B,T,X');
     assert.equal(j.typesGuessed, false);
+    assert.equal(j.exact, true);
     assert.equal(
       (j.tp as number) + (j.fp as number) + (j.tn as number) + (j.fn as number),
       data.rows - (j.invalid as number),
