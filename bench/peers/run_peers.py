@@ -116,6 +116,26 @@ def average_precision(scores, labels):
     return ap
 
 
+def self_test():
+    import random
+
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = random.Random(1)
+    checked = 0
+    for t in range(300):
+        n = rng.randint(2, 80)
+        # Every other case draws from a few values, to have ties.
+        s = [rng.choice([0, 0.1, 0.5, 0.7, 1.0]) if t % 2 else rng.random() for _ in range(n)]
+        y = [rng.randint(0, 1) for _ in range(n)]
+        if sum(y) in (0, n):
+            continue
+        assert abs(roc_auc(s, y) - roc_auc_score(y, s)) < 1e-12, (s, y)
+        assert abs(average_precision(s, y) - average_precision_score(y, s)) < 1e-12, (s, y)
+        checked += 1
+    print(f"metrics agree with scikit-learn on {checked} random cases")
+
+
 # ---- data ----
 
 
@@ -272,7 +292,7 @@ def library_version(lib):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--csv", required=True, help="CSV with a header row; every column but the label is a feature")
+    ap.add_argument("--csv", help="CSV with a header row; every column but the label is a feature")
     ap.add_argument("--label", default="outlier")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--peers", default="", help="comma-separated subset of peer names (default: all)")
@@ -295,11 +315,19 @@ def main():
         help="extra timed passes (seed 0) for a peer whose pass takes under 5 s; their median is its rate (default 5)",
     )
     ap.add_argument("--no-venv", action="store_true", help="use this Python as it is")
+    ap.add_argument("--self-test", action="store_true", help="check the metric functions against scikit-learn, then exit")
     args = ap.parse_args()
+    if args.self_test:
+        if not args.no_venv and not in_venv():
+            bootstrap()
+        self_test()
+        return
 
     if not args.no_venv and not in_venv():
         bootstrap()
 
+    if not args.csv:
+        ap.error("--csv is required")
     names, rows, labels = read_csv(args.csv, args.label)
     log(f"{len(rows)} records, {len(names)} features, {sum(labels)} labelled anomalies")
     wanted = [p for p in args.peers.split(",") if p]
@@ -338,15 +366,14 @@ def main():
             if elapsed > args.slow_seconds and seed + 1 < args.seeds:
                 notes.append(f"slow ({elapsed:.0f} s a pass): one seed, single timed run")
                 break
-        # The seed runs warm up caches; a fast peer then gets extra timed passes, a slower one the median of
-        # its seed runs after the first.
+        # The rate is the median of the passes after the first (which warms caches up); a fast peer gets extra
+        # passes, so that a moment of load on the shared machine moves the median less.
         timed = rates[1:] if len(rates) >= 3 else rates
         if not partial and len(rows) / max(rates) < 5.0 and args.timed_runs > 0:
-            timed = []
             for _ in range(args.timed_runs):
                 _, elapsed = run_once(factory, names, rows, 0)
                 timed.append(len(rows) / elapsed)
-            log(f"{name}: {len(timed)} timed passes, median {statistics.median(timed):,.0f} rec/s")
+            log(f"{name}: {len(timed)} passes after the first, median {statistics.median(timed):,.0f} rec/s")
         entry.update(
             {
                 "seeds": len(aucs),

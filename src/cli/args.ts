@@ -1,6 +1,7 @@
 // Command-line arguments of `stream-ml`: parsed and checked here, so that a mistake is reported before
 // any data is read.
 import { parseArgs } from 'node:util';
+import { DEFAULT_THRESHOLD, DEFAULT_WARMUP_RECORDS } from '../engine';
 import { ColumnType, GUESS_ROWS, parseTypes } from './columns';
 
 export const DETECTORS = ['auto', 'gaussian', 'histogram', 'hst', 'ecod'] as const;
@@ -28,6 +29,14 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** The command-line form of a threshold: q99, spot:0.001 or 0.8. */
+export function describeThreshold(t: Threshold | undefined): string {
+  if (!t) return 'default';
+  if (t.kind === 'fixed') return String(t.value);
+  if (t.kind === 'quantile') return `q${+(t.q * 100).toPrecision(12)}`;
+  return `spot:${t.risk}`;
+}
+
 export const USAGE = `Usage: stream-ml evaluate FILE.csv [options]
 
 Replays a CSV file in its order through a stream-ml model: each record is scored by the model as it
@@ -43,9 +52,9 @@ Options:
   --detector NAME     auto (default), gaussian, histogram, hst or ecod
   --threshold SPEC    when a record is flagged: q99 (running 99% quantile of the scores; any qNN),
                       spot:1e-4 (extreme-value SPOT with that risk), or a number such as 0.8 (fixed).
-                      Default: the engine's.
+                      Default: the engine's, ${describeThreshold(DEFAULT_THRESHOLD)}.
   --seed N            seed of the randomised detectors (integer)
-  --warmup N          records learnt before scores count as more than a warm-up (engine default)
+  --warmup N          records learnt before any record may be flagged (default ${DEFAULT_WARMUP_RECORDS})
   --delimiter C       field separator (default ","; "tab" for a tab)
   --no-header         the first line is data; columns are named c1, c2, ...
   -h, --help          this help
@@ -54,11 +63,12 @@ Options:
 The file may be gzip-compressed (recognised by its content, whatever its name).
 
 Output fields: records (rows replayed), detector, types, typesGuessed, label, rocAuc and
-averagePrecision (exact, over every record, warm-up included; null without both classes),
+averagePrecision (over every record, warm-up included; null without both classes; exact unless
+"exact" is false, past 20 million records, when they come from 65,536 score buckets),
 precision, recall, f1 and tp/fp/tn/fn (from each record's own flag, at the threshold in force when
 it was scored), threshold (spec and last value), flagged, warmup (records scored while warming up),
-invalid (records the engine refused), recordsPerSecond (score + learn only, CSV reading excluded),
-seconds (whole run).
+invalid (records the engine refused), recordsPerSecond (score + learn only, CSV reading excluded;
+one cold pass, so below the steady rate \`npm run bench:engine\` reports), seconds (whole run).
 
 Exit codes: 0 done, 1 bad data (e.g. a malformed line, reported by its number), 2 bad usage.`;
 

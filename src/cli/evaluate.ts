@@ -1,28 +1,12 @@
 // `stream-ml evaluate`: replays a CSV through an engine model, score then learn, and measures it.
+import type * as Engine from '../engine';
 import { averagePrecision, rocAuc, StreamingEvaluator } from '../engine/evaluation';
-import { EvaluateArgs, Threshold, UsageError } from './args';
+import { describeThreshold, EvaluateArgs, UsageError } from './args';
 import { ColumnType, GUESS_ROWS, convert, guessTypes, labelOf } from './columns';
 import { CsvError, CsvRow, readCsvBatches } from './csv';
 
-/** The part of the engine's API the command uses (src/engine/index.ts implements it). */
-export interface EngineApi {
-  createModel(options?: {
-    attributes?: { name: string; type: ColumnType; role?: 'label' }[];
-    detector?: EvaluateArgs['detector'];
-    threshold?: Threshold;
-    warmupRecords?: number;
-    seed?: number;
-  }): {
-    scoreOne(r: unknown[]): {
-      score: number;
-      isAnomaly: boolean;
-      threshold: number;
-      warmingUp: boolean;
-      invalid?: string;
-    };
-    learnOne(r: unknown[]): { learned: boolean; reason?: string };
-  };
-}
+/** The engine entry point the command uses (passed in, so that tests could give another). */
+export type EngineApi = Pick<typeof Engine, 'createModel'>;
 
 export interface EvaluateResult {
   file: string;
@@ -35,6 +19,8 @@ export interface EvaluateResult {
   anomalies: number;
   rocAuc: number | null;
   averagePrecision: number | null;
+  /** False past MAX_EXACT labelled records: rocAuc and averagePrecision then come from 65,536 score buckets. */
+  exact: boolean;
   precision: number | null;
   recall: number | null;
   f1: number | null;
@@ -52,13 +38,6 @@ export interface EvaluateResult {
 
 /** Above this many records the scores are no longer all kept: AUC and AP come from the bucketed evaluator. */
 const MAX_EXACT = 20_000_000;
-
-function thresholdText(t: Threshold | undefined): string {
-  if (!t) return 'default';
-  if (t.kind === 'fixed') return String(t.value);
-  if (t.kind === 'quantile') return `q${+(t.q * 100).toPrecision(12)}`;
-  return `spot:${t.risk}`;
-}
 
 function finiteOrNull(v: number): number | null {
   return Number.isFinite(v) ? v : null;
@@ -143,10 +122,13 @@ export async function evaluate(
     for (let k = 0; k < rows.length; k++) {
       const { fields, line } = rows[k];
       if (fields.length !== width) throw new CsvError(line, `expected ${width} fields, found ${fields.length}`);
-      const rec = new Array(width);
-      for (let i = 0; i < width; i++) rec[i] = i === labelIndex ? undefined : convert(t[i], fields[i]);
       labels[k] = labelIndex >= 0 ? labelOf(fields[labelIndex]) : NaN;
-      if (labelIndex >= 0 && !Number.isNaN(labels[k])) rec[labelIndex] = labels[k];
+      // Built by push, so an all-numeric row stays a packed array of doubles (the engine reads those fastest).
+      const rec: unknown[] = [];
+      for (let i = 0; i < width; i++) {
+        if (i !== labelIndex) rec.push(convert(t[i], fields[i]));
+        else rec.push(Number.isNaN(labels[k]) ? undefined : labels[k]);
+      }
       recs[k] = rec;
     }
     // Only the engine's work is timed.
@@ -234,6 +216,7 @@ export async function evaluate(
     anomalies: summary.positives,
     rocAuc: haveBoth ? finiteOrNull(auc) : null,
     averagePrecision: summary.positives > 0 ? finiteOrNull(ap) : null,
+    exact,
     precision: labelled > 0 ? summary.precision : null,
     recall: labelled > 0 ? summary.recall : null,
     f1: labelled > 0 ? summary.f1 : null,
@@ -241,7 +224,7 @@ export async function evaluate(
     fp: summary.fp,
     tn: summary.tn,
     fn: summary.fn,
-    threshold: { spec: thresholdText(args.threshold), last: lastThreshold },
+    threshold: { spec: describeThreshold(args.threshold), last: lastThreshold },
     flagged,
     warmup,
     invalid,

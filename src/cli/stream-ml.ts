@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, USAGE, UsageError } from './args';
 import { CsvError } from './csv';
-import { EngineApi, evaluate } from './evaluate';
+import * as engine from '../engine';
+import { evaluate } from './evaluate';
 
 function version(): string {
   // dist/src/cli -> package root
@@ -29,8 +30,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     file = cmd.file;
     if (!fs.existsSync(cmd.file)) throw new UsageError(`${cmd.file}: no such file`);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const engine = require('../engine') as EngineApi;
     const result = await evaluate(cmd, engine, warn);
     process.stdout.write(JSON.stringify(result) + '\n');
     return 0;

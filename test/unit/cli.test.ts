@@ -76,6 +76,7 @@ describe('stream-ml evaluate (built CLI, child process)', () => {
     assert.equal(j.detector, 'auto');
     assert.equal(j.types, 'C,C,B,T,X');
     assert.equal(j.typesGuessed, false);
+    assert.equal(j.exact, true);
     assert.equal(
       (j.tp as number) + (j.fp as number) + (j.tn as number) + (j.fn as number),
       data.rows - (j.invalid as number),
@@ -157,6 +158,10 @@ describe('stream-ml evaluate (built CLI, child process)', () => {
     assert.equal(help.status, 0);
     assert.match(help.stdout, /Usage: stream-ml evaluate FILE\.csv/);
     assert.match(help.stdout, /guessed/);
+    const version = run('--version');
+    assert.equal(version.status, 0);
+    const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(version.stdout.trim(), pkg.version);
   });
 
   it('ranks the Shuttle anomalies well with the default detector', () => {
