@@ -26,6 +26,10 @@ export const DEFAULT_WARMUP_RECORDS = 256;
 export const DEFAULT_THRESHOLD: ThresholdSpec = { kind: 'spot', risk: 1e-3 };
 /** Records looked at to guess a schema when none is given. */
 export const GUESS_RECORDS = 64;
+/** Scored records remembered for learnOne (a power of two): more than a flow usually has in flight. */
+const SCORED_RING = 1024;
+/** Remembered records a learnOne looks through, oldest first, for the one it learns. */
+const SCORED_LOOKAHEAD = 32;
 
 export interface ModelSnapshot {
   format: typeof SNAPSHOT_FORMAT;
@@ -129,11 +133,19 @@ class StreamModel implements Model {
   private contributionOrder = new Int32Array(1);
   /** The dimension when every attribute with features has exactly one (no category attributes): -1 otherwise. */
   private oneFeatureAttributes = -1;
-  /** The last record scored and its score, reused when that record is learned next (score, then learn). */
-  private lastRecord: DataRecord | null = null;
-  private lastScore = 0;
-  private lastVersion = -1;
-  private version = 0;
+  /**
+   * Records scored and not learned yet, in a ring, with their score, a fingerprint of their features and the
+   * detector's memo: learning one of them reuses what scoring computed. In a flow, a scorer node runs ahead of the
+   * learner node by up to the messages in flight, so the record learned is rarely the one scored last.
+   */
+  private scoredRecords: (DataRecord | null)[] = new Array<DataRecord | null>(SCORED_RING).fill(null);
+  private scoredScores = new Float64Array(SCORED_RING);
+  private scoredPrints = new Float64Array(SCORED_RING);
+  private scoredMemo = new Float64Array(0);
+  private memoSize = 0;
+  /** Scored records written (head) and the oldest still looked at (tail), counted from the start. */
+  private scoredHead = 0;
+  private scoredTail = 0;
   /** Bound once: a closure per learned record would be garbage. */
   private readonly onNewFeature = (feature: number): Float64Array => this.addFeature(feature);
 
@@ -187,9 +199,7 @@ class StreamModel implements Model {
       return result;
     }
     const score = this.detector!.scoreOne(this.x, this.parts);
-    this.lastRecord = record;
-    this.lastScore = score;
-    this.lastVersion = this.version;
+    this.rememberScored(record, score);
     // One object literal per shape (with or without a label): no properties added later.
     const isAnomaly = !warmingUp && score > threshold;
     const contributions = this.contributions();
@@ -211,17 +221,18 @@ class StreamModel implements Model {
       for (let a = 0; a < flags.length; a++) if (flags[a]) this.counts[a]++;
       if (!this.repair(record)) return { learned: false, reason: encoder.describeInvalid(record) };
     }
-    const cached = record === this.lastRecord && this.lastVersion === this.version;
-    const score = cached ? this.lastScore : this.detector!.scoreOne(this.x);
+    // The score it was given when scored (the model may have learned other records since), else a fresh one.
+    const slot = this.findScored(record);
+    const score = slot >= 0 ? this.scoredScores[slot] : this.detector!.scoreOne(this.x);
     const warm = this.learned >= this.options.warmupRecords;
     if (this.options.skipAnomalies && warm && score > this.threshold.value) {
       return { learned: false, reason: 'flagged as an anomaly' };
     }
     this.threshold.observe(score);
     this.stats!.learn(this.x);
-    this.detector!.learnOne(this.x);
+    if (slot >= 0 && this.memoSize > 0) this.detector!.learnScored(this.x, this.scoredMemo, slot * this.memoSize);
+    else this.detector!.learnOne(this.x);
     this.learned++;
-    this.version++;
     return LEARNED;
   }
 
@@ -247,7 +258,6 @@ class StreamModel implements Model {
     this.stats!.forget(this.x);
     this.detector!.forgetOne(this.x);
     this.learned--;
-    this.version++;
     return LEARNED;
   }
 
@@ -295,7 +305,6 @@ class StreamModel implements Model {
     this.threshold.merge(other.threshold);
     for (let a = 0; a < this.counts.length; a++) this.counts[a] += other.counts[a];
     this.learned += other.learned;
-    this.version++;
   }
 
   statistics(): StatisticsReport {
@@ -351,7 +360,7 @@ class StreamModel implements Model {
       this.parts = new Float64Array(Math.max(d, 1));
       this.layoutContributions();
     }
-    this.version++;
+    this.resetScored();
   }
 
   /** Fills invalid features with the running mean (impute), or says the record cannot be used. */
@@ -420,6 +429,7 @@ class StreamModel implements Model {
     this.x = new Float64Array(Math.max(d, 1));
     this.parts = new Float64Array(Math.max(d, 1));
     this.layoutContributions();
+    this.resetScored();
   }
 
   private layoutContributions(): void {
@@ -432,6 +442,66 @@ class StreamModel implements Model {
     this.attributeNames = encoder.attributes.map((a) => a.name);
     this.featureAttributeNames = encoder.featureAttribute.map((a) => encoder.attributes[a].name);
     this.contributionOrder = new Int32Array(Math.max(encoder.attributes.length, encoder.dimension, 1));
+  }
+
+  /** Forgets the scored records (their fingerprints and memos no longer fit the features or the detector). */
+  private resetScored(): void {
+    this.scoredRecords.fill(null);
+    this.scoredHead = 0;
+    this.scoredTail = 0;
+    this.memoSize = this.detector ? this.detector.memoSize : 0;
+    if (this.scoredMemo.length !== SCORED_RING * this.memoSize)
+      this.scoredMemo = new Float64Array(SCORED_RING * this.memoSize);
+  }
+
+  /** A number that changes when any feature of x does (a record object edited between scoring and learning). */
+  private fingerprint(): number {
+    const x = this.x;
+    const d = this.encoder!.dimension;
+    let h = 0;
+    for (let j = 0; j < d; j++) h = h * 1.000000119 + x[j];
+    return h;
+  }
+
+  private rememberScored(record: DataRecord, score: number): void {
+    const slot = this.scoredHead & (SCORED_RING - 1);
+    this.scoredRecords[slot] = record;
+    this.scoredScores[slot] = score;
+    this.scoredPrints[slot] = this.fingerprint();
+    if (this.memoSize > 0) this.detector!.writeMemo(this.scoredMemo, slot * this.memoSize);
+    this.scoredHead++;
+    if (this.scoredHead - this.scoredTail > SCORED_RING) this.scoredTail = this.scoredHead - SCORED_RING;
+  }
+
+  /** The ring slot of record (scored, with the same features as now), or -1; it and older ones are dropped. */
+  private findScored(record: DataRecord): number {
+    const head = this.scoredHead;
+    if (head === this.scoredTail) return -1;
+    const records = this.scoredRecords;
+    // Score, then learn: the newest. A flow: the oldest, as records are learned in the order they were scored.
+    let at = -1;
+    if (records[(head - 1) & (SCORED_RING - 1)] === record) at = head - 1;
+    else {
+      const end = Math.min(head, this.scoredTail + SCORED_LOOKAHEAD);
+      for (let i = this.scoredTail; i < end; i++) {
+        if (records[i & (SCORED_RING - 1)] === record) {
+          at = i;
+          break;
+        }
+      }
+      if (at < 0) return -1;
+    }
+    const slot = at & (SCORED_RING - 1);
+    const same = this.scoredPrints[slot] === this.fingerprint();
+    if (at === head - 1) {
+      records[slot] = null;
+      this.scoredHead = at;
+    } else {
+      // Records scored before it and not learned by now are not expected any more.
+      for (let i = this.scoredTail; i <= at; i++) records[i & (SCORED_RING - 1)] = null;
+      this.scoredTail = at + 1;
+    }
+    return same ? slot : -1;
   }
 
   private guessNow(): void {
@@ -453,7 +523,7 @@ class StreamModel implements Model {
       this.parts = new Float64Array(d * 2);
     }
     this.layoutContributions();
-    this.version++;
+    this.resetScored();
     return this.x;
   }
 

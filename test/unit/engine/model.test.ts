@@ -103,6 +103,38 @@ describe('model', () => {
     assert.match(hst.forgetOne(data[0]).reason!, /cannot forget/);
   });
 
+  it('learns records scored ahead (as behind a scorer node) with the scores they were given', () => {
+    const options = { attributes, warmupRecords: 100 };
+    const ahead = createModel(options);
+    const stepwise = createModel(options);
+    replay(ahead, data.slice(0, 600));
+    replay(stepwise, data.slice(0, 600));
+    const batch = data.slice(600, 900);
+    // Scores do not change the model: scoring the whole batch first gives what the first record would get.
+    const given = ahead.scoreMany(batch).map((r) => r.score);
+    assert.equal(given[0], stepwise.scoreOne(batch[0]).score);
+    ahead.learnMany(batch);
+    for (const r of batch) stepwise.learnOne(r);
+    assert.equal(ahead.recordsLearned, 900);
+    assert.deepEqual(ahead.statistics(), stepwise.statistics());
+    // What calibration and threshold saw differs: the given scores, not fresh ones.
+    assert.notDeepEqual(ahead.toJSON().threshold, stepwise.toJSON().threshold);
+  });
+
+  it('a record edited between scoring and learning is learned as it is now, with a fresh score', () => {
+    const edited = createModel({ attributes });
+    const fresh = createModel({ attributes });
+    replay(edited, data.slice(0, 600));
+    replay(fresh, data.slice(0, 600));
+    const record = { ...data[600] };
+    edited.scoreOne(record);
+    record.a = (record.a as number) + 40;
+    edited.learnOne(record);
+    fresh.learnOne({ ...record });
+    assert.deepEqual(edited.toJSON(), fresh.toJSON());
+    assert.deepEqual(replay(edited, data.slice(601, 700)), replay(fresh, data.slice(601, 700)));
+  });
+
   it('warms up, then flags the planted anomalies, with contributions that name the attribute', () => {
     const model = createModel({ attributes, warmupRecords: 300 });
     const results = replay(model, data);
