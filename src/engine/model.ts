@@ -61,8 +61,11 @@ export interface Model {
   readonly schema: AttributeSpec[];
   /** Records learned (minus records forgotten). */
   readonly recordsLearned: number;
-  /** Scores a record with the model as it stands; does not learn it. */
-  scoreOne(record: DataRecord): ScoreResult;
+  /**
+   * Scores a record with the model as it stands; does not learn it. topContributions limits the contributions
+   * listed to the largest ones (their shares stay shares of the whole score).
+   */
+  scoreOne(record: DataRecord, topContributions?: number): ScoreResult;
   /**
    * Learns a record (never its label). Scoring a record and then learning the same record object reuses its score
    * for the threshold and calibration. With skipAnomalies, a record flagged anomalous is not learned.
@@ -168,7 +171,7 @@ class StreamModel implements Model {
     return this.encoder ? this.encoder.featureNames.slice() : [];
   }
 
-  scoreOne(record: DataRecord): ScoreResult {
+  scoreOne(record: DataRecord, topContributions = Infinity): ScoreResult {
     const encoder = this.encoder;
     const warmingUp = this.learned < this.options.warmupRecords;
     const detectorName = this.options.detector;
@@ -202,7 +205,7 @@ class StreamModel implements Model {
     this.rememberScored(record, score);
     // One object literal per shape (with or without a label): no properties added later.
     const isAnomaly = !warmingUp && score > threshold;
-    const contributions = this.contributions();
+    const contributions = this.contributions(topContributions);
     return label === undefined
       ? { score, isAnomaly, threshold, detector: detectorName, contributions, warmingUp }
       : { score, isAnomaly, threshold, detector: detectorName, contributions, warmingUp, label };
@@ -376,7 +379,7 @@ class StreamModel implements Model {
     return true;
   }
 
-  private contributions(): Contribution[] {
+  private contributions(top: number): Contribution[] {
     const encoder = this.encoder!;
     const parts = this.parts;
     const d = encoder.dimension;
@@ -395,13 +398,17 @@ class StreamModel implements Model {
       names = this.attributeNames;
       n = names.length;
     }
-    // Sort indices by share on typed scratch arrays, then allocate the entries once, in order.
+    // Keep the indices of the top shares in order on a typed scratch array, then allocate the entries once.
     const order = this.contributionOrder;
+    const keep = top < n ? top : n;
     let count = 0;
     for (let i = 0; i < n; i++) {
       const v = values[i];
       if (!(v > 0)) continue;
-      let k = count++;
+      let k: number;
+      if (count < keep) k = count++;
+      else if (keep > 0 && v > values[order[keep - 1]]) k = keep - 1;
+      else continue;
       while (k > 0 && values[order[k - 1]] < v) {
         order[k] = order[k - 1];
         k--;
