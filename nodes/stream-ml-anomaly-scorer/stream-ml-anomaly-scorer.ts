@@ -129,19 +129,41 @@ export = function register(RED: NodeAPI): void {
           invalid: `no model "${modelName}" yet`,
         };
       }
-      const result = model.scoreOne(record, topContributions) as AnomalyOutput;
-      result.model = modelName;
-      if (result.invalid) {
+      const scored = model.scoreOne(record, topContributions);
+      if (scored.invalid) {
         invalid++;
-        if (onInvalid === 'error') node.error(`record does not match model "${modelName}": ${result.invalid}`, msg);
-        return result;
+        if (onInvalid === 'error') node.error(`record does not match model "${modelName}": ${scored.invalid}`, msg);
+        return { ...scored, model: modelName };
       }
       // The node's own threshold replaces the model's default one; it learns from scores after the warm-up.
-      result.threshold = threshold.value;
-      result.isAnomaly = !result.warmingUp && result.score > threshold.value;
-      if (!result.warmingUp) threshold.observe(result.score);
-      lastWarmingUp = result.warmingUp;
-      if (result.isAnomaly) flagged++;
+      const { score, warmingUp } = scored;
+      const limit = threshold.value;
+      const isAnomaly = !warmingUp && score > limit;
+      // Built whole, in one literal per shape: adding fields to the engine's result would grow it per message.
+      const result: AnomalyOutput =
+        scored.label === undefined
+          ? {
+              score,
+              isAnomaly,
+              threshold: limit,
+              detector: scored.detector,
+              contributions: scored.contributions,
+              warmingUp,
+              model: modelName,
+            }
+          : {
+              score,
+              isAnomaly,
+              threshold: limit,
+              detector: scored.detector,
+              contributions: scored.contributions,
+              warmingUp,
+              label: scored.label,
+              model: modelName,
+            };
+      if (!warmingUp) threshold.observe(score);
+      lastWarmingUp = warmingUp;
+      if (isAnomaly) flagged++;
       const label = labelField ? labelOf(record, labelField, result.label) : undefined;
       if (evaluator && label !== undefined) {
         evaluator.add(result.score, label, result.isAnomaly);

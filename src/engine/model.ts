@@ -26,8 +26,9 @@ export const DEFAULT_WARMUP_RECORDS = 256;
 export const DEFAULT_THRESHOLD: ThresholdSpec = { kind: 'spot', risk: 1e-3 };
 /** Records looked at to guess a schema when none is given. */
 export const GUESS_RECORDS = 64;
-/** Scored records remembered for learnOne (a power of two): more than a flow usually has in flight. */
+/** Scored records remembered for learnOne, at first and at most (powers of two); see rememberScored. */
 const SCORED_RING = 1024;
+const SCORED_RING_MAX = 32768;
 /** Remembered records a learnOne looks through, oldest first, for the one it learns. */
 const SCORED_LOOKAHEAD = 32;
 
@@ -144,6 +145,9 @@ class StreamModel implements Model {
   private scoredRecords: (DataRecord | null)[] = new Array<DataRecord | null>(SCORED_RING).fill(null);
   private scoredScores = new Float64Array(SCORED_RING);
   private scoredPrints = new Float64Array(SCORED_RING);
+  private scoredMask = SCORED_RING - 1;
+  /** Records learned with a remembered score since the ring was reset. */
+  private scoredHits = 0;
   private scoredMemo = new Float64Array(0);
   private memoSize = 0;
   /** Scored records written (head) and the oldest still looked at (tail), counted from the start. */
@@ -456,9 +460,10 @@ class StreamModel implements Model {
     this.scoredRecords.fill(null);
     this.scoredHead = 0;
     this.scoredTail = 0;
+    this.scoredHits = 0;
     this.memoSize = this.detector ? this.detector.memoSize : 0;
-    if (this.scoredMemo.length !== SCORED_RING * this.memoSize)
-      this.scoredMemo = new Float64Array(SCORED_RING * this.memoSize);
+    const size = this.scoredMask + 1;
+    if (this.scoredMemo.length !== size * this.memoSize) this.scoredMemo = new Float64Array(size * this.memoSize);
   }
 
   /** A number that changes when any feature of x does (a record object edited between scoring and learning). */
@@ -471,13 +476,43 @@ class StreamModel implements Model {
   }
 
   private rememberScored(record: DataRecord, score: number): void {
-    const slot = this.scoredHead & (SCORED_RING - 1);
+    // Full, while records scored earlier are being learned: a flow has more in flight than the ring holds (batches
+    // scored well ahead of their learning), so it grows rather than drop what the learner will ask for.
+    if (
+      this.scoredHead - this.scoredTail > this.scoredMask &&
+      this.scoredHits > 0 &&
+      this.scoredMask < SCORED_RING_MAX - 1
+    )
+      this.growScored();
+    const slot = this.scoredHead & this.scoredMask;
     this.scoredRecords[slot] = record;
     this.scoredScores[slot] = score;
     this.scoredPrints[slot] = this.fingerprint();
     if (this.memoSize > 0) this.detector!.writeMemo(this.scoredMemo, slot * this.memoSize);
     this.scoredHead++;
-    if (this.scoredHead - this.scoredTail > SCORED_RING) this.scoredTail = this.scoredHead - SCORED_RING;
+    if (this.scoredHead - this.scoredTail > this.scoredMask) this.scoredTail = this.scoredHead - this.scoredMask - 1;
+  }
+
+  private growScored(): void {
+    const mask = this.scoredMask * 2 + 1;
+    const m = this.memoSize;
+    const records = new Array<DataRecord | null>(mask + 1).fill(null);
+    const scores = new Float64Array(mask + 1);
+    const prints = new Float64Array(mask + 1);
+    const memo = new Float64Array((mask + 1) * m);
+    for (let i = this.scoredTail; i < this.scoredHead; i++) {
+      const from = i & this.scoredMask;
+      const to = i & mask;
+      records[to] = this.scoredRecords[from];
+      scores[to] = this.scoredScores[from];
+      prints[to] = this.scoredPrints[from];
+      for (let k = 0; k < m; k++) memo[to * m + k] = this.scoredMemo[from * m + k];
+    }
+    this.scoredRecords = records;
+    this.scoredScores = scores;
+    this.scoredPrints = prints;
+    this.scoredMemo = memo;
+    this.scoredMask = mask;
   }
 
   /** The ring slot of record (scored, with the same features as now), or -1; it and older ones are dropped. */
@@ -487,28 +522,31 @@ class StreamModel implements Model {
     const records = this.scoredRecords;
     // Score, then learn: the newest. A flow: the oldest, as records are learned in the order they were scored.
     let at = -1;
-    if (records[(head - 1) & (SCORED_RING - 1)] === record) at = head - 1;
+    const mask = this.scoredMask;
+    if (records[(head - 1) & mask] === record) at = head - 1;
     else {
       const end = Math.min(head, this.scoredTail + SCORED_LOOKAHEAD);
       for (let i = this.scoredTail; i < end; i++) {
-        if (records[i & (SCORED_RING - 1)] === record) {
+        if (records[i & mask] === record) {
           at = i;
           break;
         }
       }
       if (at < 0) return -1;
     }
-    const slot = at & (SCORED_RING - 1);
+    const slot = at & mask;
     const same = this.scoredPrints[slot] === this.fingerprint();
     if (at === head - 1) {
       records[slot] = null;
       this.scoredHead = at;
     } else {
       // Records scored before it and not learned by now are not expected any more.
-      for (let i = this.scoredTail; i <= at; i++) records[i & (SCORED_RING - 1)] = null;
+      for (let i = this.scoredTail; i <= at; i++) records[i & mask] = null;
       this.scoredTail = at + 1;
     }
-    return same ? slot : -1;
+    if (!same) return -1;
+    this.scoredHits++;
+    return slot;
   }
 
   private guessNow(): void {

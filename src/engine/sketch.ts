@@ -116,7 +116,7 @@ export class QuantileSketch {
     const lo = this.lowerBound(x);
     const hi = lo < n && this.bufferValues![lo] === x ? lo + 1 : lo;
     this.atMost = fenwickPrefix(tree, hi);
-    this.atLeast = fenwickPrefix(tree, n) - fenwickPrefix(tree, lo);
+    this.atLeast = this.total - fenwickPrefix(tree, lo);
   }
 
   /** Removes weight added earlier at x: the exact inverse of add(x, weight). */
