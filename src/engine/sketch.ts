@@ -91,6 +91,8 @@ export class QuantileSketch {
 
   /** The first buffered position whose value is >= x (bufferLength when none). */
   private lowerBound(x: number): number {
+    // A value is usually looked up twice in a row (scored, then learned).
+    if (x === this.bufferMemoValue) return this.bufferMemoIndex;
     const values = this.bufferValues!;
     let lo = 0;
     let hi = this.bufferLength;
@@ -99,10 +101,17 @@ export class QuantileSketch {
       if (values[mid] < x) lo = mid + 1;
       else hi = mid;
     }
+    this.bufferMemoValue = x;
+    this.bufferMemoIndex = lo;
     return lo;
   }
 
+  /** The last value given to lowerBound and its answer, until the buffered values move. */
+  private bufferMemoValue = NaN;
+  private bufferMemoIndex = 0;
+
   private rebuildBufferTree(): void {
+    this.bufferMemoValue = NaN;
     const tree = this.bufferTree!;
     const weights = this.bufferWeights!;
     tree.fill(0);
