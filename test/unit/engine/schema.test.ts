@@ -49,6 +49,34 @@ describe('RecordEncoder', () => {
     }
   });
 
+  it('reads an object of continuous fields exactly as the same values by position', () => {
+    const numeric: AttributeSpec[] = [
+      { name: 'a', type: 'C' },
+      { name: 'skip "me"', type: 'X' },
+      { name: 'b\u2028c', type: 'C' },
+      { name: 'y', type: 'B', role: 'label' },
+    ];
+    const byName = new RecordEncoder(numeric);
+    const byPosition = new RecordEncoder(numeric);
+    const rows: unknown[][] = [
+      [1.5, 'x', -2, 1],
+      [NaN, 'x', 3, 0],
+      [Infinity, null, 4, undefined],
+      ['7', 'x', 8, true],
+      [undefined, 'x', 9, 'false'],
+      [1, 'x', '', 1],
+    ];
+    for (const row of rows) {
+      const record = Object.fromEntries(numeric.map((a, i) => [a.name, row[i]]));
+      const a = new Float64Array(2);
+      const b = new Float64Array(2);
+      assert.equal(byName.encode(record, a, true), byPosition.encode(row, b, true), JSON.stringify(row));
+      assert.deepEqual(Array.from(a), Array.from(b));
+      assert.deepEqual(Array.from(byName.invalidFlags), Array.from(byPosition.invalidFlags));
+      assert.deepEqual(byName.label, byPosition.label);
+    }
+  });
+
   it('refuses a malformed schema', () => {
     assert.throws(() => new RecordEncoder([{ name: 'a', type: 'Q' as 'C' }]), /type must be one of/);
     assert.throws(
