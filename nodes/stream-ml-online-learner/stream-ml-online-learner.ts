@@ -215,7 +215,7 @@ export = function register(RED: NodeAPI): void {
           if (!paused) learnRecord(msg, record, 0);
         }
         lastError = '';
-        send([msg, null]);
+        send(msg); // to the first output, as [msg, null] would, without an array per message
         done();
       } catch (error) {
         lastError = (error as Error).message;

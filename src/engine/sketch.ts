@@ -120,12 +120,10 @@ export class QuantileSketch {
 
   /** Buffered weight of the values at or below x and at or above x, into atMost and atLeast. */
   private measureBuffer(x: number): void {
-    const tree = this.bufferTree!;
-    const n = this.bufferLength;
     const lo = this.lowerBound(x);
-    const hi = lo < n && this.bufferValues![lo] === x ? lo + 1 : lo;
-    this.atMost = fenwickPrefix(tree, hi);
-    this.atLeast = this.total - fenwickPrefix(tree, lo);
+    const below = fenwickPrefix(this.bufferTree!, lo);
+    this.atMost = lo < this.bufferLength && this.bufferValues![lo] === x ? below + this.bufferWeights![lo] : below;
+    this.atLeast = this.total - below;
   }
 
   /** Removes weight added earlier at x: the exact inverse of add(x, weight). */
