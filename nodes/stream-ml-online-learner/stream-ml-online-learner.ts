@@ -47,7 +47,6 @@ export = function register(RED: NodeAPI): void {
     const getProperty = (m: object, e: string): unknown => RED.util.getMessageProperty(m as NodeMessage, e);
     const readRecords = messagePropertyReader(getProperty, field);
     const readCommand = messagePropertyReader(getProperty, config.commandProperty || 'topic');
-    const sample = sampleSlot(node.id);
     let options: ModelOptions;
     let statsEvery: number | undefined;
     let saveEvery: number;
@@ -68,6 +67,7 @@ export = function register(RED: NodeAPI): void {
       return;
     }
 
+    const sample = sampleSlot(node.id);
     const flowContext = node.context().flow as unknown as FlowContext;
     const entry = acquireModel((node as unknown as { z: string }).z ?? 'global', modelName, store, flowContext);
     entry.learners++;
