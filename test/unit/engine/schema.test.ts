@@ -49,13 +49,15 @@ describe('RecordEncoder', () => {
     }
   });
 
-  it('reads an object of continuous fields exactly as the same values by position', () => {
+  it('reads records of continuous fields (objects and arrays) exactly as the general path does', () => {
     const numeric: AttributeSpec[] = [
       { name: 'a', type: 'C' },
       { name: 'skip "me"', type: 'X' },
       { name: 'b\u2028c', type: 'C' },
       { name: 'y', type: 'B', role: 'label' },
     ];
+    // A binary attribute more keeps the reference encoder on the general path.
+    const reference = new RecordEncoder([...numeric, { name: 'z', type: 'B' }]);
     const byName = new RecordEncoder(numeric);
     const byPosition = new RecordEncoder(numeric);
     const rows: unknown[][] = [
@@ -68,12 +70,18 @@ describe('RecordEncoder', () => {
     ];
     for (const row of rows) {
       const record = Object.fromEntries(numeric.map((a, i) => [a.name, row[i]]));
-      const a = new Float64Array(2);
-      const b = new Float64Array(2);
-      assert.equal(byName.encode(record, a, true), byPosition.encode(row, b, true), JSON.stringify(row));
-      assert.deepEqual(Array.from(a), Array.from(b));
-      assert.deepEqual(Array.from(byName.invalidFlags), Array.from(byPosition.invalidFlags));
-      assert.deepEqual(byName.label, byPosition.label);
+      const expected = new Float64Array(3);
+      const bad = reference.encode([...row, 1], expected, true);
+      for (const [encoder, value] of [
+        [byName, record],
+        [byPosition, row],
+      ] as const) {
+        const out = new Float64Array(2);
+        assert.equal(encoder.encode(value, out, true), bad, JSON.stringify(row));
+        assert.deepEqual(Array.from(out), Array.from(expected.subarray(0, 2)));
+        assert.deepEqual(Array.from(encoder.invalidFlags), Array.from(reference.invalidFlags.subarray(0, 4)));
+        assert.deepEqual(encoder.label, reference.label);
+      }
     }
   });
 
