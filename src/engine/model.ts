@@ -68,8 +68,9 @@ export interface Model {
    */
   scoreOne(record: DataRecord, topContributions?: number): ScoreResult;
   /**
-   * Learns a record (never its label). Scoring a record and then learning the same record object reuses its score
-   * for the threshold and calibration. With skipAnomalies, a record flagged anomalous is not learned.
+   * Learns a record (never its label). Learning a record object scored earlier, and not edited since, reuses the
+   * score it was given for the threshold and calibration, also when other records were scored or learned in
+   * between (as behind a scorer node). With skipAnomalies, a record flagged anomalous is not learned.
    */
   learnOne(record: DataRecord): LearnResult;
   scoreMany(records: DataRecord[]): ScoreResult[];
