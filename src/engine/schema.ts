@@ -298,8 +298,12 @@ function fieldReader(names: string[], kinds: Kind[], featureOf: Int32Array, byPo
   const code = lines.join('\n');
   let reader = readers.get(code);
   if (reader === undefined) {
+    try {
+      reader = new Function('r', 'out', 'flags', 'label', code) as FieldReader;
+    } catch {
+      return null; // code generation disallowed (node --disallow-code-generation-from-strings): the general path
+    }
     if (readers.size >= 256) readers.clear();
-    reader = new Function('r', 'out', 'flags', 'label', code) as FieldReader;
     readers.set(code, reader);
   }
   return reader;
