@@ -12,7 +12,7 @@ import {
   type FlowContext,
 } from '../../src/node-red/model-registry';
 import { RateMeter } from '../../src/node-red/rate';
-import { isBatch, recordsOf } from '../../src/node-red/records';
+import { isBatch, messagePropertyReader, recordOf } from '../../src/node-red/records';
 import { StartGate } from '../../src/node-red/start-gate';
 
 interface ScorerDef extends NodeDef {
@@ -46,7 +46,10 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const modelName = (config.model || '').trim();
     const store = config.store || undefined;
-    const field = config.field || 'payload';
+    const readRecords = messagePropertyReader(
+      (m, e) => RED.util.getMessageProperty(m as NodeMessage, e),
+      config.field || 'payload',
+    );
     const splitOutputs = Number(config.outputs) === 2;
     const writeToPayload = config.output === 'payload';
     const labelField = (config.labelField || '').trim();
@@ -126,21 +129,41 @@ export = function register(RED: NodeAPI): void {
           invalid: `no model "${modelName}" yet`,
         };
       }
-      const result = model.scoreOne(record) as AnomalyOutput;
-      result.model = modelName;
-      if (result.invalid) {
+      const scored = model.scoreOne(record, topContributions);
+      if (scored.invalid) {
         invalid++;
-        if (onInvalid === 'error') node.error(`record does not match model "${modelName}": ${result.invalid}`, msg);
-        return result;
+        if (onInvalid === 'error') node.error(`record does not match model "${modelName}": ${scored.invalid}`, msg);
+        return { ...scored, model: modelName };
       }
       // The node's own threshold replaces the model's default one; it learns from scores after the warm-up.
-      result.threshold = threshold.value;
-      result.isAnomaly = !result.warmingUp && result.score > threshold.value;
-      if (!result.warmingUp) threshold.observe(result.score);
-      lastWarmingUp = result.warmingUp;
-      if (result.contributions.length > topContributions)
-        result.contributions = result.contributions.slice(0, topContributions);
-      if (result.isAnomaly) flagged++;
+      const { score, warmingUp } = scored;
+      const limit = threshold.value;
+      const isAnomaly = !warmingUp && score > limit;
+      // Built whole, in one literal per shape: adding fields to the engine's result would grow it per message.
+      const result: AnomalyOutput =
+        scored.label === undefined
+          ? {
+              score,
+              isAnomaly,
+              threshold: limit,
+              detector: scored.detector,
+              contributions: scored.contributions,
+              warmingUp,
+              model: modelName,
+            }
+          : {
+              score,
+              isAnomaly,
+              threshold: limit,
+              detector: scored.detector,
+              contributions: scored.contributions,
+              warmingUp,
+              label: scored.label,
+              model: modelName,
+            };
+      if (!warmingUp) threshold.observe(score);
+      lastWarmingUp = warmingUp;
+      if (isAnomaly) flagged++;
       const label = labelField ? labelOf(record, labelField, result.label) : undefined;
       if (evaluator && label !== undefined) {
         evaluator.add(result.score, label, result.isAnomaly);
@@ -158,35 +181,49 @@ export = function register(RED: NodeAPI): void {
     }
 
     function handle(msg: NodeMessage, send: Send): void {
-      const value = RED.util.getMessageProperty(msg, field);
-      const records = recordsOf(value);
-      const results = records.map((record) => scoreRecord(record, msg));
-      const anomaly = isBatch(value) ? results : results[0];
-      if (onInvalid === 'drop' && results.every((r) => r.invalid)) return;
-      if (writeToPayload) {
-        if (isBatch(value)) records.forEach((record, i) => Object.assign(record, { anomaly: results[i] }));
-        else if (typeof value === 'object' && value !== null && !Array.isArray(value))
-          Object.assign(value, { anomaly });
-        else (msg as Record<string, unknown>).anomaly = anomaly;
-      } else {
-        (msg as Record<string, unknown>).anomaly = anomaly;
-      }
+      const value = readRecords(msg);
+      if (isBatch(value)) return handleBatch(msg, value as DataRecord[], send);
+      // One record: no arrays or closures per message.
+      const anomaly = scoreRecord(recordOf(value), msg);
+      if (onInvalid === 'drop' && anomaly.invalid) return;
+      if (writeToPayload && typeof value === 'object' && value !== null && !Array.isArray(value))
+        (value as Record<string, unknown>).anomaly = anomaly;
+      else (msg as Record<string, unknown>).anomaly = anomaly;
       if (!splitOutputs) return send(msg);
-      const anyAnomaly = results.some((r) => r.isAnomaly);
+      send(anomaly.isAnomaly ? [null, msg] : [msg, null]);
+    }
+
+    function handleBatch(msg: NodeMessage, records: DataRecord[], send: Send): void {
+      const results = new Array<AnomalyOutput>(records.length);
+      let allInvalid = true;
+      let anyAnomaly = false;
+      for (let i = 0; i < records.length; i++) {
+        const result = scoreRecord(records[i], msg);
+        results[i] = result;
+        if (!result.invalid) allInvalid = false;
+        if (result.isAnomaly) anyAnomaly = true;
+      }
+      if (onInvalid === 'drop' && allInvalid) return;
+      if (writeToPayload) for (let i = 0; i < records.length; i++) Object.assign(records[i], { anomaly: results[i] });
+      else (msg as Record<string, unknown>).anomaly = results;
+      if (!splitOutputs) return send(msg);
       send(anyAnomaly ? [null, msg] : [msg, null]);
     }
 
+    function input(msg: NodeMessage, send: Send, done: (error?: Error) => void): void {
+      try {
+        handle(msg, send);
+        lastError = '';
+        done();
+      } catch (error) {
+        lastError = (error as Error).message;
+        done(error as Error);
+      }
+    }
+
     node.on('input', (msg, send, done) => {
-      gate.run(() => {
-        try {
-          handle(msg, send as Send);
-          lastError = '';
-          done();
-        } catch (error) {
-          lastError = (error as Error).message;
-          done(error as Error);
-        }
-      });
+      if (gate.open) input(msg, send as Send, done);
+      else gate.run(() => input(msg, send as Send, done));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -1,7 +1,7 @@
 // Node-RED adapter for the online learner: learns each record into the model kept in flow context under a name.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createModel, modelFromJSON, type DataRecord, type Model, type ModelOptions } from '../../src/engine';
-import { forgetSample, registerModelAdmin, rememberSample } from '../../src/node-red/admin';
+import { forgetSample, registerModelAdmin, sampleSlot } from '../../src/node-red/admin';
 import { RateMeter } from '../../src/node-red/rate';
 import {
   parseAttributeTable,
@@ -11,7 +11,7 @@ import {
   sameAttributes,
 } from '../../src/node-red/model-config';
 import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
-import { recordsOf } from '../../src/node-red/records';
+import { isBatch, messagePropertyReader, recordOf, recordsOf } from '../../src/node-red/records';
 import { StartGate } from '../../src/node-red/start-gate';
 
 interface LearnerDef extends NodeDef {
@@ -44,7 +44,9 @@ export = function register(RED: NodeAPI): void {
     const modelName = (config.model || '').trim();
     const store = config.store || undefined;
     const field = config.field || 'payload';
-    const commandProperty = config.commandProperty || 'topic';
+    const getProperty = (m: object, e: string): unknown => RED.util.getMessageProperty(m as NodeMessage, e);
+    const readRecords = messagePropertyReader(getProperty, field);
+    const readCommand = messagePropertyReader(getProperty, config.commandProperty || 'topic');
     let options: ModelOptions;
     let statsEvery: number | undefined;
     let saveEvery: number;
@@ -65,6 +67,7 @@ export = function register(RED: NodeAPI): void {
       return;
     }
 
+    const sample = sampleSlot(node.id);
     const flowContext = node.context().flow as unknown as FlowContext;
     const entry = acquireModel((node as unknown as { z: string }).z ?? 'global', modelName, store, flowContext);
     entry.learners++;
@@ -132,26 +135,27 @@ export = function register(RED: NodeAPI): void {
           }, statsEvery * 1000);
 
     function learn(msg: NodeMessage, records: DataRecord[]): void {
-      const flagged = (msg as { anomaly?: unknown }).anomaly;
-      for (let i = 0; i < records.length; i++) {
-        if (config.skipFlagged && isFlagged(flagged, i)) {
-          skippedFlagged++;
-          continue;
-        }
-        // Under the 'error' policy the engine throws; one bad record must not stop the rest of a batch.
-        let reason: string | undefined;
-        try {
-          const result = model().learnOne(records[i]);
-          reason = result.learned ? undefined : result.reason;
-        } catch (error) {
-          reason = (error as Error).message;
-        }
-        if (reason === undefined) {
-          rate.count++;
-        } else {
-          invalid++;
-          if (options.invalidValues === 'error') node.error(`record not learned: ${reason}`, msg);
-        }
+      for (let i = 0; i < records.length; i++) learnRecord(msg, records[i], i);
+    }
+
+    function learnRecord(msg: NodeMessage, record: DataRecord, index: number): void {
+      if (config.skipFlagged && isFlagged((msg as { anomaly?: unknown }).anomaly, index)) {
+        skippedFlagged++;
+        return;
+      }
+      // Under the 'error' policy the engine throws; one bad record must not stop the rest of a batch.
+      let reason: string | undefined;
+      try {
+        const result = model().learnOne(record);
+        reason = result.learned ? undefined : result.reason;
+      } catch (error) {
+        reason = (error as Error).message;
+      }
+      if (reason === undefined) {
+        rate.count++;
+      } else {
+        invalid++;
+        if (options.invalidValues === 'error') node.error(`record not learned: ${reason}`, msg);
       }
     }
 
@@ -163,7 +167,7 @@ export = function register(RED: NodeAPI): void {
           void entry.save();
           break;
         case 'forget':
-          for (const record of recordsOf(RED.util.getMessageProperty(msg, field))) {
+          for (const record of recordsOf(readRecords(msg))) {
             const result = model().forgetOne(record);
             if (!result.learned) throw new Error(`record not forgotten: ${result.reason}`);
           }
@@ -194,16 +198,24 @@ export = function register(RED: NodeAPI): void {
 
     function handle(msg: NodeMessage, send: Send, done: Done): void {
       try {
-        const command = commandOf(RED.util.getMessageProperty(msg, commandProperty));
+        const command = commandOf(readCommand(msg));
         if (command) {
           runCommand(command, msg, send);
           return done();
         }
-        const records = recordsOf(RED.util.getMessageProperty(msg, field));
-        rememberSample(node.id, records[0]);
-        if (!paused) learn(msg, records);
+        const value = readRecords(msg);
+        if (isBatch(value)) {
+          const records = value as DataRecord[];
+          sample.record = records[0];
+          if (!paused) learn(msg, records);
+        } else {
+          // One record: no array per message.
+          const record = recordOf(value);
+          sample.record = record;
+          if (!paused) learnRecord(msg, record, 0);
+        }
         lastError = '';
-        send([msg, null]);
+        send(msg); // to the first output, as [msg, null] would, without an array per message
         done();
       } catch (error) {
         lastError = (error as Error).message;
@@ -213,7 +225,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     node.on('input', (msg, send, done) => {
-      gate.run(() => handle(msg, send as Send, done));
+      if (gate.open) handle(msg, send as Send, done);
+      else gate.run(() => handle(msg, send as Send, done));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
@@ -227,7 +240,7 @@ export = function register(RED: NodeAPI): void {
         .finally(() => {
           entry.learners--;
           releaseModel(entry);
-          forgetSample(node.id);
+          forgetSample(node.id, sample);
           done();
         });
     });
@@ -238,7 +251,8 @@ export = function register(RED: NodeAPI): void {
 };
 
 function commandOf(value: unknown): Command | undefined {
-  if (typeof value !== 'string') return undefined;
+  // A Kafka message's topic is its Kafka topic: longer strings are no command, and cost no trim per message.
+  if (typeof value !== 'string' || value.length > 32) return undefined;
   const command = value.trim().toLowerCase();
   return (COMMANDS as readonly string[]).includes(command) ? (command as Command) : undefined;
 }

@@ -26,6 +26,11 @@ export const DEFAULT_WARMUP_RECORDS = 256;
 export const DEFAULT_THRESHOLD: ThresholdSpec = { kind: 'spot', risk: 1e-3 };
 /** Records looked at to guess a schema when none is given. */
 export const GUESS_RECORDS = 64;
+/** Scored records remembered for learnOne, at first and at most (powers of two); see rememberScored. */
+const SCORED_RING = 1024;
+const SCORED_RING_MAX = 32768;
+/** Remembered records a learnOne looks through, oldest first, for the one it learns. */
+const SCORED_LOOKAHEAD = 32;
 
 export interface ModelSnapshot {
   format: typeof SNAPSHOT_FORMAT;
@@ -57,11 +62,15 @@ export interface Model {
   readonly schema: AttributeSpec[];
   /** Records learned (minus records forgotten). */
   readonly recordsLearned: number;
-  /** Scores a record with the model as it stands; does not learn it. */
-  scoreOne(record: DataRecord): ScoreResult;
   /**
-   * Learns a record (never its label). Scoring a record and then learning the same record object reuses its score
-   * for the threshold and calibration. With skipAnomalies, a record flagged anomalous is not learned.
+   * Scores a record with the model as it stands; does not learn it. topContributions limits the contributions
+   * listed to the largest ones (their shares stay shares of the whole score).
+   */
+  scoreOne(record: DataRecord, topContributions?: number): ScoreResult;
+  /**
+   * Learns a record (never its label). Learning a record object scored earlier, and not edited since, reuses the
+   * score it was given for the threshold and calibration, also when other records were scored or learned in
+   * between (as behind a scorer node). With skipAnomalies, a record flagged anomalous is not learned.
    */
   learnOne(record: DataRecord): LearnResult;
   scoreMany(records: DataRecord[]): ScoreResult[];
@@ -129,11 +138,22 @@ class StreamModel implements Model {
   private contributionOrder = new Int32Array(1);
   /** The dimension when every attribute with features has exactly one (no category attributes): -1 otherwise. */
   private oneFeatureAttributes = -1;
-  /** The last record scored and its score, reused when that record is learned next (score, then learn). */
-  private lastRecord: DataRecord | null = null;
-  private lastScore = 0;
-  private lastVersion = -1;
-  private version = 0;
+  /**
+   * Records scored and not learned yet, in a ring, with their score, a fingerprint of their features and the
+   * detector's memo: learning one of them reuses what scoring computed. In a flow, a scorer node runs ahead of the
+   * learner node by up to the messages in flight, so the record learned is rarely the one scored last.
+   */
+  private scoredRecords: (DataRecord | null)[] = new Array<DataRecord | null>(SCORED_RING).fill(null);
+  private scoredScores = new Float64Array(SCORED_RING);
+  private scoredPrints = new Float64Array(SCORED_RING);
+  private scoredMask = SCORED_RING - 1;
+  /** Records learned with a remembered score since the ring was reset. */
+  private scoredHits = 0;
+  private scoredMemo = new Float64Array(0);
+  private memoSize = 0;
+  /** Scored records written (head) and the oldest still looked at (tail), counted from the start. */
+  private scoredHead = 0;
+  private scoredTail = 0;
   /** Bound once: a closure per learned record would be garbage. */
   private readonly onNewFeature = (feature: number): Float64Array => this.addFeature(feature);
 
@@ -156,7 +176,7 @@ class StreamModel implements Model {
     return this.encoder ? this.encoder.featureNames.slice() : [];
   }
 
-  scoreOne(record: DataRecord): ScoreResult {
+  scoreOne(record: DataRecord, topContributions = Infinity): ScoreResult {
     const encoder = this.encoder;
     const warmingUp = this.learned < this.options.warmupRecords;
     const detectorName = this.options.detector;
@@ -187,12 +207,10 @@ class StreamModel implements Model {
       return result;
     }
     const score = this.detector!.scoreOne(this.x, this.parts);
-    this.lastRecord = record;
-    this.lastScore = score;
-    this.lastVersion = this.version;
+    this.rememberScored(record, score);
     // One object literal per shape (with or without a label): no properties added later.
     const isAnomaly = !warmingUp && score > threshold;
-    const contributions = this.contributions();
+    const contributions = this.contributions(topContributions);
     return label === undefined
       ? { score, isAnomaly, threshold, detector: detectorName, contributions, warmingUp }
       : { score, isAnomaly, threshold, detector: detectorName, contributions, warmingUp, label };
@@ -211,17 +229,18 @@ class StreamModel implements Model {
       for (let a = 0; a < flags.length; a++) if (flags[a]) this.counts[a]++;
       if (!this.repair(record)) return { learned: false, reason: encoder.describeInvalid(record) };
     }
-    const cached = record === this.lastRecord && this.lastVersion === this.version;
-    const score = cached ? this.lastScore : this.detector!.scoreOne(this.x);
+    // The score it was given when scored (the model may have learned other records since), else a fresh one.
+    const slot = this.findScored(record);
+    const score = slot >= 0 ? this.scoredScores[slot] : this.detector!.scoreOne(this.x);
     const warm = this.learned >= this.options.warmupRecords;
     if (this.options.skipAnomalies && warm && score > this.threshold.value) {
       return { learned: false, reason: 'flagged as an anomaly' };
     }
     this.threshold.observe(score);
     this.stats!.learn(this.x);
-    this.detector!.learnOne(this.x);
+    if (slot >= 0 && this.memoSize > 0) this.detector!.learnScored(this.x, this.scoredMemo, slot * this.memoSize);
+    else this.detector!.learnOne(this.x);
     this.learned++;
-    this.version++;
     return LEARNED;
   }
 
@@ -247,7 +266,6 @@ class StreamModel implements Model {
     this.stats!.forget(this.x);
     this.detector!.forgetOne(this.x);
     this.learned--;
-    this.version++;
     return LEARNED;
   }
 
@@ -295,7 +313,6 @@ class StreamModel implements Model {
     this.threshold.merge(other.threshold);
     for (let a = 0; a < this.counts.length; a++) this.counts[a] += other.counts[a];
     this.learned += other.learned;
-    this.version++;
   }
 
   statistics(): StatisticsReport {
@@ -351,7 +368,7 @@ class StreamModel implements Model {
       this.parts = new Float64Array(Math.max(d, 1));
       this.layoutContributions();
     }
-    this.version++;
+    this.resetScored();
   }
 
   /** Fills invalid features with the running mean (impute), or says the record cannot be used. */
@@ -367,7 +384,7 @@ class StreamModel implements Model {
     return true;
   }
 
-  private contributions(): Contribution[] {
+  private contributions(top: number): Contribution[] {
     const encoder = this.encoder!;
     const parts = this.parts;
     const d = encoder.dimension;
@@ -386,13 +403,17 @@ class StreamModel implements Model {
       names = this.attributeNames;
       n = names.length;
     }
-    // Sort indices by share on typed scratch arrays, then allocate the entries once, in order.
+    // Keep the indices of the top shares in order on a typed scratch array, then allocate the entries once.
     const order = this.contributionOrder;
+    const keep = top < n ? top : n;
     let count = 0;
     for (let i = 0; i < n; i++) {
       const v = values[i];
       if (!(v > 0)) continue;
-      let k = count++;
+      let k: number;
+      if (count < keep) k = count++;
+      else if (keep > 0 && v > values[order[keep - 1]]) k = keep - 1;
+      else continue;
       while (k > 0 && values[order[k - 1]] < v) {
         order[k] = order[k - 1];
         k--;
@@ -420,6 +441,7 @@ class StreamModel implements Model {
     this.x = new Float64Array(Math.max(d, 1));
     this.parts = new Float64Array(Math.max(d, 1));
     this.layoutContributions();
+    this.resetScored();
   }
 
   private layoutContributions(): void {
@@ -432,6 +454,100 @@ class StreamModel implements Model {
     this.attributeNames = encoder.attributes.map((a) => a.name);
     this.featureAttributeNames = encoder.featureAttribute.map((a) => encoder.attributes[a].name);
     this.contributionOrder = new Int32Array(Math.max(encoder.attributes.length, encoder.dimension, 1));
+  }
+
+  /** Forgets the scored records (their fingerprints and memos no longer fit the features or the detector). */
+  private resetScored(): void {
+    this.scoredRecords.fill(null);
+    this.scoredHead = 0;
+    this.scoredTail = 0;
+    this.scoredHits = 0;
+    this.memoSize = this.detector ? this.detector.memoSize : 0;
+    const size = this.scoredMask + 1;
+    if (this.scoredMemo.length !== size * this.memoSize) this.scoredMemo = new Float64Array(size * this.memoSize);
+  }
+
+  /** A number that changes when any feature of x does (a record object edited between scoring and learning). */
+  private fingerprint(): number {
+    const x = this.x;
+    const d = this.encoder!.dimension;
+    let h = 0;
+    for (let j = 0; j < d; j++) h = h * 1.000000119 + x[j];
+    return h;
+  }
+
+  private rememberScored(record: DataRecord, score: number): void {
+    // Full, while records scored earlier are being learned: a flow has more in flight than the ring holds (batches
+    // scored well ahead of their learning), so it grows rather than drop what the learner will ask for.
+    if (
+      this.scoredHead - this.scoredTail > this.scoredMask &&
+      this.scoredHits > 0 &&
+      this.scoredMask < SCORED_RING_MAX - 1
+    )
+      this.growScored();
+    const slot = this.scoredHead & this.scoredMask;
+    this.scoredRecords[slot] = record;
+    this.scoredScores[slot] = score;
+    this.scoredPrints[slot] = this.fingerprint();
+    if (this.memoSize > 0) this.detector!.writeMemo(this.scoredMemo, slot * this.memoSize);
+    this.scoredHead++;
+    if (this.scoredHead - this.scoredTail > this.scoredMask) this.scoredTail = this.scoredHead - this.scoredMask - 1;
+  }
+
+  private growScored(): void {
+    const mask = this.scoredMask * 2 + 1;
+    const m = this.memoSize;
+    const records = new Array<DataRecord | null>(mask + 1).fill(null);
+    const scores = new Float64Array(mask + 1);
+    const prints = new Float64Array(mask + 1);
+    const memo = new Float64Array((mask + 1) * m);
+    for (let i = this.scoredTail; i < this.scoredHead; i++) {
+      const from = i & this.scoredMask;
+      const to = i & mask;
+      records[to] = this.scoredRecords[from];
+      scores[to] = this.scoredScores[from];
+      prints[to] = this.scoredPrints[from];
+      for (let k = 0; k < m; k++) memo[to * m + k] = this.scoredMemo[from * m + k];
+    }
+    this.scoredRecords = records;
+    this.scoredScores = scores;
+    this.scoredPrints = prints;
+    this.scoredMemo = memo;
+    this.scoredMask = mask;
+  }
+
+  /** The ring slot of record (scored, with the same features as now), or -1; it and older ones are dropped. */
+  private findScored(record: DataRecord): number {
+    const head = this.scoredHead;
+    if (head === this.scoredTail) return -1;
+    const records = this.scoredRecords;
+    // Score, then learn: the newest. A flow: the oldest, as records are learned in the order they were scored.
+    let at = -1;
+    const mask = this.scoredMask;
+    if (records[(head - 1) & mask] === record) at = head - 1;
+    else {
+      const end = Math.min(head, this.scoredTail + SCORED_LOOKAHEAD);
+      for (let i = this.scoredTail; i < end; i++) {
+        if (records[i & mask] === record) {
+          at = i;
+          break;
+        }
+      }
+      if (at < 0) return -1;
+    }
+    const slot = at & mask;
+    const same = this.scoredPrints[slot] === this.fingerprint();
+    if (at === head - 1) {
+      records[slot] = null;
+      this.scoredHead = at;
+    } else {
+      // Records scored before it and not learned by now are not expected any more.
+      for (let i = this.scoredTail; i <= at; i++) records[i & mask] = null;
+      this.scoredTail = at + 1;
+    }
+    if (!same) return -1;
+    this.scoredHits++;
+    return slot;
   }
 
   private guessNow(): void {
@@ -453,7 +569,7 @@ class StreamModel implements Model {
       this.parts = new Float64Array(d * 2);
     }
     this.layoutContributions();
-    this.version++;
+    this.resetScored();
     return this.x;
   }
 

@@ -1,6 +1,8 @@
 // A mergeable streaming quantile sketch with exact removal.
 //
-// The first values are kept exactly. Once BUFFER_SIZE values have been seen, the sketch fixes a geometry: a pivot
+// The first values are kept exactly, sorted, their weights in a small Fenwick tree (a feature with few distinct
+// values, such as a code or a counter, may stay there for good, so lookups must not scan it). Once BUFFER_SIZE
+// distinct values have been seen, the sketch fixes a geometry: a pivot
 // (the median of those values) and log-linear buckets on the distance to the pivot: per power of two, 32 equal
 // buckets, so each is at most about 3% of the distance wide (as in DDSketch or HdrHistogram, but centred on the
 // data, so that data far from zero with a small spread still gets fine buckets). The bucket comes straight from
@@ -38,8 +40,10 @@ export interface QuantileSketchSnapshot {
 }
 
 export class QuantileSketch {
+  /** Buffered values in increasing order, their weights, and a Fenwick tree over those weights. */
   private bufferValues: Float64Array | null = new Float64Array(BUFFER_SIZE);
   private bufferWeights: Float64Array | null = new Float64Array(BUFFER_SIZE);
+  private bufferTree: Float64Array | null = new Float64Array(BUFFER_SIZE + 1);
   private bufferLength = 0;
   private pivot = 0;
   private epsilon = 0;
@@ -69,16 +73,57 @@ export class QuantileSketch {
     }
     const values = this.bufferValues!;
     const weights = this.bufferWeights!;
-    for (let i = 0; i < this.bufferLength; i++) {
-      if (values[i] === x) {
-        weights[i] += weight;
-        return;
-      }
+    const n = this.bufferLength;
+    const i = this.lowerBound(x);
+    if (i < n && values[i] === x) {
+      weights[i] += weight;
+      fenwickAdd(this.bufferTree!, i + 1, weight);
+      return;
     }
-    values[this.bufferLength] = x;
-    weights[this.bufferLength] = weight;
-    this.bufferLength++;
+    values.copyWithin(i + 1, i, n);
+    weights.copyWithin(i + 1, i, n);
+    values[i] = x;
+    weights[i] = weight;
+    this.bufferLength = n + 1;
     if (this.bufferLength === BUFFER_SIZE) this.fixGeometry();
+    else this.rebuildBufferTree();
+  }
+
+  /** The first buffered position whose value is >= x (bufferLength when none). */
+  private lowerBound(x: number): number {
+    // A value is usually looked up twice in a row (scored, then learned).
+    if (x === this.bufferMemoValue) return this.bufferMemoIndex;
+    const values = this.bufferValues!;
+    let lo = 0;
+    let hi = this.bufferLength;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (values[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    this.bufferMemoValue = x;
+    this.bufferMemoIndex = lo;
+    return lo;
+  }
+
+  /** The last value given to lowerBound and its answer, until the buffered values move. */
+  private bufferMemoValue = NaN;
+  private bufferMemoIndex = 0;
+
+  private rebuildBufferTree(): void {
+    this.bufferMemoValue = NaN;
+    const tree = this.bufferTree!;
+    const weights = this.bufferWeights!;
+    tree.fill(0);
+    for (let i = 0; i < this.bufferLength; i++) fenwickAdd(tree, i + 1, weights[i]);
+  }
+
+  /** Buffered weight of the values at or below x and at or above x, into atMost and atLeast. */
+  private measureBuffer(x: number): void {
+    const lo = this.lowerBound(x);
+    const below = fenwickPrefix(this.bufferTree!, lo);
+    this.atMost = lo < this.bufferLength && this.bufferValues![lo] === x ? below + this.bufferWeights![lo] : below;
+    this.atLeast = this.total - below;
   }
 
   /** Removes weight added earlier at x: the exact inverse of add(x, weight). */
@@ -93,17 +138,20 @@ export class QuantileSketch {
     }
     const values = this.bufferValues!;
     const weights = this.bufferWeights!;
-    for (let i = 0; i < this.bufferLength; i++) {
-      if (values[i] === x) {
-        weights[i] -= weight;
-        if (weights[i] <= 1e-12 * Math.max(1, this.total)) {
-          // Drop the entry, keeping the order of the rest irrelevant.
-          this.bufferLength--;
-          values[i] = values[this.bufferLength];
-          weights[i] = weights[this.bufferLength];
-        }
-        return;
+    const n = this.bufferLength;
+    const i = this.lowerBound(x);
+    if (i < n && values[i] === x) {
+      weights[i] -= weight;
+      if (weights[i] <= 1e-12 * Math.max(1, this.total)) {
+        // Drop the entry, keeping the rest in order.
+        values.copyWithin(i, i + 1, n);
+        weights.copyWithin(i, i + 1, n);
+        this.bufferLength = n - 1;
+        this.rebuildBufferTree();
+      } else {
+        fenwickAdd(this.bufferTree!, i + 1, -weight);
       }
+      return;
     }
     this.total += weight; // x was never added: nothing to undo
   }
@@ -122,16 +170,7 @@ export class QuantileSketch {
       this.atLeast = this.total - below;
       return;
     }
-    let atMost = 0;
-    let atLeast = 0;
-    const values = this.bufferValues!;
-    const weights = this.bufferWeights!;
-    for (let i = 0; i < this.bufferLength; i++) {
-      if (values[i] <= x) atMost += weights[i];
-      if (values[i] >= x) atLeast += weights[i];
-    }
-    this.atMost = atMost;
-    this.atLeast = atLeast;
+    this.measureBuffer(x);
   }
 
   /** Mid-rank of x: the weight below x plus half the weight equal to it (in its bucket). */
@@ -144,22 +183,16 @@ export class QuantileSketch {
   weightAtMost(x: number): number {
     const tree = this.tree;
     if (tree !== null) return fenwickPrefix(tree, this.bucketOf(x) + 1);
-    let w = 0;
-    const values = this.bufferValues!;
-    const weights = this.bufferWeights!;
-    for (let i = 0; i < this.bufferLength; i++) if (values[i] <= x) w += weights[i];
-    return w;
+    this.measureBuffer(x);
+    return this.atMost;
   }
 
   /** Weight at or above x (values in x's bucket count as equal to x). */
   weightAtLeast(x: number): number {
     const tree = this.tree;
     if (tree !== null) return this.total - fenwickPrefix(tree, this.bucketOf(x));
-    let w = 0;
-    const values = this.bufferValues!;
-    const weights = this.bufferWeights!;
-    for (let i = 0; i < this.bufferLength; i++) if (values[i] >= x) w += weights[i];
-    return w;
+    this.measureBuffer(x);
+    return this.atLeast;
   }
 
   /** The value below which a fraction q of the weight lies (NaN when empty). */
@@ -201,6 +234,7 @@ export class QuantileSketch {
       for (let i = 0; i < counts.length; i++) counts[i] *= factor;
     } else {
       for (let i = 0; i < this.bufferLength; i++) this.bufferWeights![i] *= factor;
+      this.rebuildBufferTree();
     }
   }
 
@@ -277,9 +311,12 @@ export class QuantileSketch {
       if (!Array.isArray(values) || !Array.isArray(weights) || values.length !== weights.length)
         throw new Error('damaged quantile sketch: values and weights');
       if (values.length >= BUFFER_SIZE) throw new Error('damaged quantile sketch: too many buffered values');
-      sketch.bufferValues!.set(values);
-      sketch.bufferWeights!.set(weights);
+      // In increasing order (snapshots of version 2 kept them in the order they came).
+      const order = values.map((_, i) => i).sort((a, b) => values[a] - values[b]);
+      sketch.bufferValues!.set(order.map((i) => values[i]));
+      sketch.bufferWeights!.set(order.map((i) => weights[i]));
       sketch.bufferLength = values.length;
+      sketch.rebuildBufferTree();
     } else {
       const { pivot, epsilon, treeIndex, treeWeight } = snapshot;
       if (!Number.isFinite(pivot) || !(epsilon! > 0) || !Array.isArray(treeIndex) || !Array.isArray(treeWeight))
@@ -351,6 +388,7 @@ export class QuantileSketch {
     this.memoValue = NaN;
     this.bufferValues = null;
     this.bufferWeights = null;
+    this.bufferTree = null;
     this.bufferLength = 0;
   }
 

@@ -9,14 +9,29 @@ export const READ_PERMISSION = 'stream-ml.read';
 
 const registered = new WeakSet<object>();
 // The last record each learner saw, for the dialog's "fill from sample" button.
-const samples = new Map<string, unknown>();
+const samples = new Map<string, SampleSlot>();
 
-export function rememberSample(nodeId: string, record: unknown): void {
-  samples.set(nodeId, record);
+/** Where a learner keeps its last record: one object per node, so a message costs a field write, not a Map set. */
+export interface SampleSlot {
+  record: unknown;
 }
 
-export function forgetSample(nodeId: string): void {
-  samples.delete(nodeId);
+export function sampleSlot(nodeId: string): SampleSlot {
+  let slot = samples.get(nodeId);
+  if (!slot) {
+    slot = { record: undefined };
+    samples.set(nodeId, slot);
+  }
+  return slot;
+}
+
+export function rememberSample(nodeId: string, record: unknown): void {
+  sampleSlot(nodeId).record = record;
+}
+
+/** Drops a node's sample; with slot, only while it is still that node's slot (a redeployed node has its own). */
+export function forgetSample(nodeId: string, slot?: SampleSlot): void {
+  if (slot === undefined || samples.get(nodeId) === slot) samples.delete(nodeId);
 }
 
 export function registerModelAdmin(RED: NodeAPI): void {
@@ -26,7 +41,7 @@ export function registerModelAdmin(RED: NodeAPI): void {
     res.json(listModels().map((entry) => entry.summary()));
   });
   RED.httpAdmin.get('/stream-ml/sample/:id', RED.auth.needsPermission(READ_PERMISSION), (req, res) => {
-    const sample = samples.get(String(req.params.id));
+    const sample = samples.get(String(req.params.id))?.record;
     if (sample === undefined) res.status(404).json({ error: 'no record has reached this node yet' });
     else res.json(sample);
   });

@@ -1,7 +1,8 @@
 // Holds a node's messages, in order, until its start-up work (reading the model from context) is done; after
 // that, messages run at once, with no promise per message on the hot path.
 export class StartGate {
-  private open = false;
+  /** True once start-up is done: a caller may then handle a message at once, without run() and a closure. */
+  open = false;
   private queue: Promise<unknown>;
 
   constructor(startup: Promise<unknown>) {

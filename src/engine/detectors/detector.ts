@@ -17,6 +17,19 @@ export abstract class Detector {
   abstract rawScore(x: ArrayLike<number>, parts?: Float64Array): number;
   /** Learns x (never called with invalid values). */
   abstract learnOne(x: ArrayLike<number>): void;
+  /**
+   * Numbers the detector keeps about a record it scored (memo), so that learning that record later, after other
+   * records were scored, need not score it again: 0 when it keeps none.
+   */
+  get memoSize(): number {
+    return 0;
+  }
+  /** Writes the memo of the record scored last (rawScore) into out at offset. */
+  writeMemo(_out: Float64Array, _offset: number): void {}
+  /** Learns x, which was scored earlier and left memo at offset (written by writeMemo). */
+  learnScored(x: ArrayLike<number>, _memo: Float64Array, _offset: number): void {
+    this.learnOne(x);
+  }
   /** Grows by one feature that was 0 in every record learned so far. */
   abstract addFeature(): void;
   abstract toJSON(): DetectorSnapshot;

@@ -138,12 +138,16 @@ export class EcodDetector extends Detector {
       which = 1;
     }
     if (parts) {
-      for (let j = 0; j < d; j++) {
-        const l = left[j];
-        const r = right[j];
-        const p =
-          which === 0 ? l : which === 1 ? r : which === 2 ? (m3[j] < 0 ? l : r) : Math.min(1, 2 * (l < r ? l : r));
-        parts[j] = surprise(p); // an approximation is enough for shares
+      // An approximation of -log is enough for shares; one loop per sum, not a choice per feature.
+      if (which === 0) for (let j = 0; j < d; j++) parts[j] = surprise(left[j]);
+      else if (which === 1) for (let j = 0; j < d; j++) parts[j] = surprise(right[j]);
+      else if (which === 2) for (let j = 0; j < d; j++) parts[j] = surprise(m3[j] < 0 ? left[j] : right[j]);
+      else {
+        for (let j = 0; j < d; j++) {
+          const l = left[j];
+          const r = right[j];
+          parts[j] = surprise(2 * (l < r ? l : r)); // 0 from 1 up, as the two-sided sum caps each tail at 1
+        }
       }
     }
     return score > 0 ? score : 0;

@@ -101,6 +101,25 @@ export class EnsembleDetector extends Detector {
     return surprise;
   }
 
+  override get memoSize(): number {
+    return 3;
+  }
+
+  /** The members' raw scores of the record scored last: what the calibrators observe when it is learned. */
+  override writeMemo(out: Float64Array, offset: number): void {
+    out[offset] = this.lastRaw[0];
+    out[offset + 1] = this.lastRaw[1];
+    out[offset + 2] = this.lastRaw[2];
+  }
+
+  override learnScored(x: ArrayLike<number>, memo: Float64Array, offset: number): void {
+    const calibrators = this.calibrators;
+    calibrators[0].observe(memo[offset]);
+    calibrators[1].observe(memo[offset + 1]);
+    calibrators[2].observe(memo[offset + 2]);
+    this.learnMembers(x);
+  }
+
   learnOne(x: ArrayLike<number>): void {
     const d = this.dimension;
     let same = this.lastValid;
@@ -109,6 +128,10 @@ export class EnsembleDetector extends Detector {
     calibrators[0].observe(same ? this.lastRaw[0] : this.ecod.rawScore(x));
     calibrators[1].observe(same ? this.lastRaw[1] : this.histogram.rawScore(x));
     calibrators[2].observe(same ? this.lastRaw[2] : this.gaussian.rawScore(x));
+    this.learnMembers(x);
+  }
+
+  private learnMembers(x: ArrayLike<number>): void {
     if (this.owned) this.stats.learn(x);
     this.ecod.learnOne(x);
     this.histogram.learnOne(x);

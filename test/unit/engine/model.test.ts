@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { createModel, modelFromJSON, type AttributeSpec, type DetectorName, type Model } from '../../../src/engine';
+import {
+  createModel,
+  modelFromJSON,
+  thresholdFromJSON,
+  type AttributeSpec,
+  type DetectorName,
+  type Model,
+} from '../../../src/engine';
 import { shuttleDir } from '../../support/env';
 import { aucAndAp, close, normalSource } from './helpers';
 
@@ -101,6 +108,42 @@ describe('model', () => {
     const hst = createModel({ attributes, detector: 'hst' });
     hst.learnOne(data[0]);
     assert.match(hst.forgetOne(data[0]).reason!, /cannot forget/);
+  });
+
+  it('learns records scored ahead (as behind a scorer node) with the scores they were given', () => {
+    const options = { attributes, warmupRecords: 100, threshold: { kind: 'quantile' as const, q: 0.9 } };
+    const ahead = createModel(options);
+    const stepwise = createModel(options);
+    replay(ahead, data.slice(0, 600));
+    replay(stepwise, data.slice(0, 600));
+    const expected = thresholdFromJSON(ahead.toJSON().threshold);
+    // More records in flight than the ring first holds, as batches behind a scorer node can be.
+    const batch = data.slice(600, 3000);
+    const given = ahead.scoreMany(batch).map((r) => r.score);
+    // Scores do not change the model: scoring the whole batch first gives what the first record would get.
+    assert.equal(given[0], stepwise.scoreOne(batch[0]).score);
+    ahead.learnMany(batch);
+    for (const r of batch) stepwise.learnOne(r);
+    assert.equal(ahead.recordsLearned, 3000);
+    assert.deepEqual(ahead.statistics(), stepwise.statistics());
+    // The threshold saw the scores given, every one of them, not fresh ones (which the stepwise model saw).
+    for (const score of given) expected.observe(score);
+    assert.deepEqual(ahead.toJSON().threshold, expected.toJSON());
+    assert.notDeepEqual(ahead.toJSON().threshold, stepwise.toJSON().threshold);
+  });
+
+  it('a record edited between scoring and learning is learned as it is now, with a fresh score', () => {
+    const edited = createModel({ attributes });
+    const fresh = createModel({ attributes });
+    replay(edited, data.slice(0, 600));
+    replay(fresh, data.slice(0, 600));
+    const record = { ...data[600] };
+    edited.scoreOne(record);
+    record.a = (record.a as number) + 40;
+    edited.learnOne(record);
+    fresh.learnOne({ ...record });
+    assert.deepEqual(edited.toJSON(), fresh.toJSON());
+    assert.deepEqual(replay(edited, data.slice(601, 700)), replay(fresh, data.slice(601, 700)));
   });
 
   it('warms up, then flags the planted anomalies, with contributions that name the attribute', () => {

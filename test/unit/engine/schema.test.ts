@@ -49,6 +49,42 @@ describe('RecordEncoder', () => {
     }
   });
 
+  it('reads records of continuous fields (objects and arrays) exactly as the general path does', () => {
+    const numeric: AttributeSpec[] = [
+      { name: 'a', type: 'C' },
+      { name: 'skip "me"', type: 'X' },
+      { name: 'b\u2028c', type: 'C' },
+      { name: 'y', type: 'B', role: 'label' },
+    ];
+    // A binary attribute more keeps the reference encoder on the general path.
+    const reference = new RecordEncoder([...numeric, { name: 'z', type: 'B' }]);
+    const byName = new RecordEncoder(numeric);
+    const byPosition = new RecordEncoder(numeric);
+    const rows: unknown[][] = [
+      [1.5, 'x', -2, 1],
+      [NaN, 'x', 3, 0],
+      [Infinity, null, 4, undefined],
+      ['7', 'x', 8, true],
+      [undefined, 'x', 9, 'false'],
+      [1, 'x', '', 1],
+    ];
+    for (const row of rows) {
+      const record = Object.fromEntries(numeric.map((a, i) => [a.name, row[i]]));
+      const expected = new Float64Array(3);
+      const bad = reference.encode([...row, 1], expected, true);
+      for (const [encoder, value] of [
+        [byName, record],
+        [byPosition, row],
+      ] as const) {
+        const out = new Float64Array(2);
+        assert.equal(encoder.encode(value, out, true), bad, JSON.stringify(row));
+        assert.deepEqual(Array.from(out), Array.from(expected.subarray(0, 2)));
+        assert.deepEqual(Array.from(encoder.invalidFlags), Array.from(reference.invalidFlags.subarray(0, 4)));
+        assert.deepEqual(encoder.label, reference.label);
+      }
+    }
+  });
+
   it('refuses a malformed schema', () => {
     assert.throws(() => new RecordEncoder([{ name: 'a', type: 'Q' as 'C' }]), /type must be one of/);
     assert.throws(

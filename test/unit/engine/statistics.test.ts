@@ -159,6 +159,43 @@ describe('QuantileSketch', () => {
     assert.equal(s.quantile(0.5), 3);
     assert.equal(s.rank(3), 3); // 2 below, 2 equal counted half
   });
+
+  it('stays exact with few distinct values: adds, removals, scaling and a snapshot in any order', () => {
+    const normal = normalSource(3);
+    const values = Array.from({ length: 3000 }, () => Math.round(4 * normal()));
+    const s = new QuantileSketch();
+    for (const v of values) s.add(v);
+    for (const v of values.slice(0, 700)) s.remove(v);
+    s.remove(1000); // never added: nothing changes
+    assert.ok(s.isBuffering);
+    const kept = values.slice(700);
+    const count = (keep: (v: number) => boolean) => kept.filter(keep).length;
+    for (const x of [-30, -5, -1, 0, 0.5, 2, 7, 30]) {
+      assert.equal(
+        s.weightAtMost(x),
+        count((v) => v <= x),
+        `at most ${x}`,
+      );
+      assert.equal(
+        s.weightAtLeast(x),
+        count((v) => v >= x),
+        `at least ${x}`,
+      );
+      assert.equal(s.rank(x), count((v) => v < x) + count((v) => v === x) / 2, `rank ${x}`);
+    }
+    s.scale(0.5);
+    assert.equal(s.weightAtMost(0), count((v) => v <= 0) / 2);
+    // A snapshot whose values are not in increasing order (as older snapshots keep them) restores the same answers.
+    const snapshot = s.toJSON();
+    const order = snapshot.values!.map((_, i) => i).reverse();
+    const shuffled = QuantileSketch.fromJSON({
+      ...snapshot,
+      values: order.map((i) => snapshot.values![i]),
+      weights: order.map((i) => snapshot.weights![i]),
+    });
+    assert.deepEqual(shuffled.toJSON(), snapshot);
+    for (const x of [-5, 0, 3]) assert.equal(shuffled.weightAtLeast(x), s.weightAtLeast(x));
+  });
 });
 
 describe('RecordStatistics', () => {
