@@ -1,0 +1,224 @@
+// The Node-RED editor in a real browser, with this package installed in the user folder: every node in the
+// palette, dragged onto the workspace, the Shuttle example imported from Import > Examples, the learner and
+// scorer dialogs, and a clean deploy. Screenshots of each step go to test-results/screenshots/editor-*.png.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserUnavailable, launchBrowser, screenshot, type Browser } from '../support/browser';
+import { errorsOf, startNodeRed, type EmbeddedNodeRed } from '../support/node-red-embedded';
+import { projectRoot } from '../support/env';
+
+const pkg = require(path.join(projectRoot, 'package.json')) as { 'node-red': { nodes: Record<string, string> } };
+const types = Object.keys(pkg['node-red'].nodes);
+const BROKER = 'stream-ml-kafka-broker';
+// Config nodes live in the configuration-nodes sidebar, not in the palette.
+const paletteTypes = types.filter((t) => t !== BROKER);
+const EXAMPLE = 'Shuttle anomaly detection with Kafka';
+const LEARNER = 'c0b1a1e0d0000005';
+const SCORER = 'c0b1a1e0d0000004';
+
+interface EditorNode {
+  id: string;
+  type: string;
+  z?: string;
+  model?: string;
+}
+// The editor's own API, as the page sees it.
+declare const RED: {
+  nodes: {
+    getType(type: string): unknown;
+    eachNode(cb: (n: EditorNode) => void): void;
+    eachConfig(cb: (n: EditorNode) => void): void;
+    dirty(): boolean;
+  };
+  workspaces: { active(): string };
+};
+
+async function editorNodes(page: Page): Promise<EditorNode[]> {
+  return page.evaluate(() => {
+    const list: EditorNode[] = [];
+    RED.nodes.eachNode((n) => list.push({ id: n.id, type: n.type, z: n.z, model: n.model }));
+    RED.nodes.eachConfig((n) => list.push({ id: n.id, type: n.type }));
+    return list;
+  });
+}
+
+/** Waits (bounded) until no notification covers the editor, so pictures show the editor itself. */
+async function notificationsGone(page: Page): Promise<void> {
+  await page
+    .locator('.red-ui-notification')
+    .first()
+    .waitFor({ state: 'detached', timeout: 15_000 })
+    .catch(() => undefined);
+}
+
+async function openDialog(page: Page, id: string): Promise<void> {
+  await notificationsGone(page);
+  await page.locator(`[id="${id}"] .red-ui-flow-node`).first().dblclick();
+  await page.locator('.red-ui-tray').last().waitFor({ state: 'visible' });
+  await page.locator('#node-input-model').waitFor({ state: 'visible' });
+  // The tray slides in; wait until it stands still before the picture.
+  await page.waitForTimeout(500);
+}
+
+async function closeDialog(page: Page): Promise<void> {
+  await page.locator('#node-dialog-cancel').click();
+  await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+}
+
+describe('the editor with node-red-contrib-stream-ml installed', { skip: browserUnavailable() }, () => {
+  let nodeRed: EmbeddedNodeRed;
+  let browser: Browser;
+  let page: Page;
+  let userDir: string;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-editor-'));
+    nodeRed = await startNodeRed({ userDir, flows: [], logLevel: 'error' });
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(nodeRed.url);
+    await page.locator('#red-ui-palette-container').waitFor();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await nodeRed?.stop();
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  test('every node type of the package is in the palette', async () => {
+    for (const type of paletteTypes) {
+      const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+      await entry.waitFor({ state: 'attached', timeout: 15_000 });
+      assert.equal(await entry.count(), 1, `${type} in the palette`);
+    }
+    // The config node is registered with the editor (it shows in the config-nodes sidebar once used).
+    assert.ok(await page.evaluate((t) => !!RED.nodes.getType(t), BROKER));
+    const category = page.locator('.red-ui-palette-header', { hasText: 'stream ML' });
+    await category.scrollIntoViewIfNeeded();
+    await screenshot(page, 'editor-palette');
+  });
+
+  test('each node drags from the palette onto the workspace', async () => {
+    const chart = page.locator('#red-ui-workspace-chart');
+    const box = (await chart.boundingBox())!;
+    for (const [i, type] of paletteTypes.entries()) {
+      const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+      await entry.scrollIntoViewIfNeeded();
+      const from = (await entry.boundingBox())!;
+      await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+      await page.mouse.down();
+      // jQuery UI's draggable starts only after the pointer moves; go there in steps.
+      await page.mouse.move(box.x + 200 + i * 180, box.y + 150, { steps: 12 });
+      await page.mouse.up();
+    }
+    const placed = (await editorNodes(page)).filter((n) => paletteTypes.includes(n.type));
+    assert.deepEqual(placed.map((n) => n.type).sort(), [...paletteTypes].sort());
+    await screenshot(page, 'editor-dragged');
+  });
+
+  test('the Shuttle example imports from Import > Examples', async () => {
+    await page.locator('#red-ui-header-button-sidemenu').click();
+    await page.locator('#menu-item-import').click();
+    const dialog = page.locator('.ui-dialog', { has: page.locator('#red-ui-clipboard-dialog') });
+    await dialog.waitFor({ state: 'visible' });
+    await dialog.locator('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a').click();
+    const examples = dialog.locator('#red-ui-clipboard-dialog-import-tab-examples');
+    await examples.locator('.red-ui-treeList-label', { hasText: 'node-red-contrib-stream-ml' }).click();
+    await examples.locator('.red-ui-treeList-label', { hasText: EXAMPLE }).click();
+    await screenshot(page, 'editor-import-examples');
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const tab = page.locator('#red-ui-workspace-tabs .red-ui-tab', { hasText: EXAMPLE });
+    await tab.waitFor();
+    const nodes = await editorNodes(page);
+    const example = JSON.parse(
+      fs.readFileSync(path.join(projectRoot, 'examples', `${EXAMPLE}.json`), 'utf8'),
+    ) as EditorNode[];
+    // Imported ids may be renumbered; the types that came in must match the file's.
+    const expected = example.filter((n) => n.type !== 'tab').map((n) => n.type);
+    for (const type of new Set(expected)) {
+      assert.ok(
+        nodes.filter((n) => n.type === type).length >= expected.filter((t) => t === type).length,
+        `${type} came in with the example`,
+      );
+    }
+    await tab.click();
+    await notificationsGone(page);
+    await screenshot(page, 'editor-example-flow');
+  });
+
+  test('the learner and scorer dialogs open on double-click', async () => {
+    const nodes = await editorNodes(page);
+    const onTab = await page.evaluate(() => RED.workspaces.active());
+    for (const [type, name] of [
+      ['stream-ml-online-learner', 'learner'],
+      ['stream-ml-anomaly-scorer', 'scorer'],
+    ] as const) {
+      const node = nodes.find((n) => n.type === type && n.z === onTab) ?? nodes.find((n) => n.type === type);
+      assert.ok(node, `a ${type} on the workspace`);
+      await openDialog(page, node.id);
+      assert.equal(await page.locator('#node-input-model').inputValue(), node.model);
+      await screenshot(page, `editor-${name}-dialog`);
+      await closeDialog(page);
+    }
+  });
+
+  test('deploy succeeds and the runtime logs no errors', async () => {
+    // Nodes dragged in without a broker are not fully configured: confirm the deploy anyway.
+    await page.locator('#red-ui-header-button-deploy').click();
+    const confirm = page.locator('.ui-dialog-buttonset button', { hasText: 'Confirm deploy' });
+    const deployed = page.locator('.red-ui-notification', { hasText: 'Successfully deployed' });
+    await Promise.race([confirm.waitFor().then(() => confirm.click()), deployed.waitFor()]);
+    await deployed.waitFor();
+    await notificationsGone(page);
+    assert.equal(await page.evaluate(() => RED.nodes.dirty()), false);
+    const flows = (await (await fetch(`${nodeRed.url}flows`, { headers: { Accept: 'application/json' } })).json()) as
+      EditorNode[] | { flows: EditorNode[] };
+    const deployedTypes = new Set((Array.isArray(flows) ? flows : flows.flows).map((n) => n.type));
+    for (const type of types) assert.ok(deployedTypes.has(type), `${type} deployed`);
+    await screenshot(page, 'editor-deployed');
+    assert.deepEqual(errorsOf(nodeRed.problems), []);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  // This step needs the learner and scorer nodes' real dialogs (issue 5). Its body is written against the UI
+  // those nodes are expected to have; switch it on by removing `todo`. The live steps are in demo.test.ts.
+  const todo = 'needs the learner/scorer nodes (issue 5)';
+
+  test('the learner dialog sets attribute types and the scorer a threshold', { todo }, async () => {
+    page.setDefaultTimeout(5_000);
+    try {
+      const nodes = await editorNodes(page);
+      const learner = nodes.find((n) => n.id === LEARNER) ?? nodes.find((n) => n.type === 'stream-ml-online-learner');
+      await openDialog(page, learner!.id);
+      // One row per field of the attribute table: field name, type C/B/T/S/X, label role.
+      const rows = page.locator('#node-input-attributes-container > li');
+      assert.ok((await rows.count()) > 0, 'the attribute table has rows');
+      for (let i = 0; i < (await rows.count()); i++) {
+        const row = rows.nth(i);
+        const field = await row.locator('.node-input-attribute-name').inputValue();
+        await row.locator('.node-input-attribute-type').selectOption(field === 'outlier' ? 'X' : 'C');
+      }
+      await screenshot(page, 'editor-learner-attributes');
+      await page.locator('#node-dialog-ok').click();
+      const scorer = nodes.find((n) => n.id === SCORER) ?? nodes.find((n) => n.type === 'stream-ml-anomaly-scorer');
+      await openDialog(page, scorer!.id);
+      await page.locator('#node-input-thresholdMode').selectOption('fixed');
+      await page.locator('#node-input-threshold').fill('0.8');
+      await screenshot(page, 'editor-scorer-threshold');
+      await page.locator('#node-dialog-ok').click();
+      await page.locator('#red-ui-header-button-deploy').click();
+      await page.locator('.red-ui-notification', { hasText: 'Successfully deployed' }).waitFor();
+      assert.deepEqual(errorsOf(nodeRed.problems), []);
+    } finally {
+      page.setDefaultTimeout(30_000);
+    }
+  });
+});
