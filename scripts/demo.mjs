@@ -9,8 +9,9 @@
 //
 // Environment: KAFKA_BROKERS (else a local broker, scripts/kafka.mjs), PORT (1880; 0 picks a free one),
 // DEMO_RATE (records/s, 500), DEMO_LIMIT (records to replay, all 49,097), DEMO_EXIT_AFTER_REPLAY=1 (as --once),
-// DEMO_PREDICTIONS_TIMEOUT (seconds to wait for predictions after the replay, 60), DEMO_USER_DIR (the Node-RED
-// user folder, .node-red-demo), SHUTTLE_DATA_DIR (see scripts/shuttle-data.mjs).
+// DEMO_PREDICTIONS_TIMEOUT (seconds to wait for predictions after the replay, 60), DEMO_CONSUMER_WAIT (seconds to
+// wait for the flow's consumer to join before the replay, 30), DEMO_USER_DIR (the Node-RED user folder,
+// .node-red-demo), SHUTTLE_DATA_DIR (see scripts/shuttle-data.mjs).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,6 +34,7 @@ const port = Number(env.PORT ?? 1880);
 const rate = Number(env.DEMO_RATE ?? 500);
 const limit = env.DEMO_LIMIT ? Number(env.DEMO_LIMIT) : Infinity;
 const predictionsTimeoutMs = Number(env.DEMO_PREDICTIONS_TIMEOUT ?? 60) * 1000;
+const consumerWaitMs = Number(env.DEMO_CONSUMER_WAIT ?? 30) * 1000;
 const userDir = path.resolve(env.DEMO_USER_DIR ?? path.join(root, '.node-red-demo'));
 const SENSOR_TOPIC = 'shuttle-sensor';
 const PREDS_TOPIC = 'shuttle-sensor-preds';
@@ -137,6 +139,28 @@ function scoreAndLabel(value) {
   return typeof score === 'number' && (label === 0 || label === 1) ? { score, label } : undefined;
 }
 
+// The consumer group (other than ours) with a member subscribed to `topic`, once one is there; undefined after
+// `timeoutMs`. Replaying before the flow's consumer has joined would lose the first records to a "latest" start.
+async function waitForConsumer(kafkajs, admin, topic, ownGroup, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !stopping) {
+    const { groups } = await admin.listGroups();
+    const ids = groups.filter((g) => g.groupId !== ownGroup && g.protocolType === 'consumer').map((g) => g.groupId);
+    if (ids.length > 0) {
+      const described = await admin.describeGroups(ids);
+      for (const group of described.groups) {
+        if (group.state !== 'Stable') continue;
+        for (const member of group.members) {
+          const { topics } = kafkajs.AssignerProtocol.MemberMetadata.decode(member.memberMetadata) ?? {};
+          if (topics?.includes(topic)) return group.groupId;
+        }
+      }
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return undefined;
+}
+
 async function main() {
   ensureBuilt();
   const { startNodeRed, errorsOf } = await import('../dist/test/support/node-red-embedded.js');
@@ -152,10 +176,12 @@ async function main() {
   else {
     say('Kafka: KAFKA_BROKERS is not set, starting the local broker (scripts/kafka.mjs; Java 17+ and Maven)');
     try {
-      const { startKafka, stopKafka } = await import('./kafka.mjs');
+      const { startKafka, stopKafka, kafkaStatus } = await import('./kafka.mjs');
+      // Registered before the start, so that Ctrl-C during the start stops the half-started broker too; a
+      // broker that was already running (`npm run kafka:start`) is left running.
+      if (!kafkaStatus()) cleanups.push(() => stopKafka());
       const state = await startKafka();
       brokers = state.brokers;
-      if (!state.reused) cleanups.push(() => stopKafka());
     } catch (error) {
       noBroker = error.message;
     }
@@ -189,6 +215,8 @@ async function main() {
   // ---- topics, and a reader of the predictions that is in the group before anything is written ----
   let kafka;
   let kafkajs;
+  let admin;
+  let watchGroup;
   const predictions = { count: 0, first: undefined, last: 0, pairs: [] };
   if (brokers) {
     kafkajs = (await import('kafkajs')).default;
@@ -198,8 +226,12 @@ async function main() {
       // Retriable errors while the group coordinator starts are noise here; real failures throw.
       logLevel: kafkajs.logLevel.NOTHING,
     });
-    const admin = kafka.admin();
-    await admin.connect();
+    admin = kafka.admin();
+    try {
+      await admin.connect();
+    } catch (error) {
+      throw new Error(`cannot reach Kafka at ${brokers}: ${error.message}`);
+    }
     cleanups.push(() => admin.disconnect());
     const created = await admin.createTopics({
       waitForLeaders: true,
@@ -207,7 +239,8 @@ async function main() {
     });
     say(`topics ${SENSOR_TOPIC} and ${PREDS_TOPIC}: ${created ? 'created' : 'already there'}`);
 
-    const watcher = kafka.consumer({ groupId: `stream-ml-demo-watch-${process.pid}-${startedAt}` });
+    watchGroup = `stream-ml-demo-watch-${process.pid}-${startedAt}`;
+    const watcher = kafka.consumer({ groupId: watchGroup });
     await watcher.connect();
     cleanups.push(() => watcher.disconnect());
     await watcher.subscribe({ topic: PREDS_TOPIC, fromBeginning: false });
@@ -235,7 +268,14 @@ async function main() {
   }
 
   // ---- Node-RED ----
-  const nodeRed = await startNodeRed({ userDir, port, flows, logLevel: env.DEMO_LOG_LEVEL ?? 'warn' });
+  let nodeRed;
+  try {
+    nodeRed = await startNodeRed({ userDir, port, flows, logLevel: env.DEMO_LOG_LEVEL ?? 'warn' });
+  } catch (error) {
+    if (error.code !== 'EADDRINUSE') throw error;
+    say(`port ${port} is in use: set PORT to another one (PORT=0 picks a free one)`);
+    return stopAll(1);
+  }
   cleanups.push(() => nodeRed.stop());
   const hasDashboard = flows.some((node) => node.type === 'ui-base');
   say(
@@ -244,10 +284,19 @@ async function main() {
   );
   say(`  editor:    ${nodeRed.url}`);
   say(`  dashboard: ${nodeRed.url}dashboard${hasDashboard ? '' : '   (this example has no dashboard nodes yet)'}`);
+  say(`  flows:     ${shown(path.join(userDir, 'flows.json'))} (rewritten from the example at every start)`);
 
   // ---- the replay ----
   let sent = 0;
   if (brokers && replayHere) {
+    const waitStart = Date.now();
+    const group = await waitForConsumer(kafkajs, admin, SENSOR_TOPIC, watchGroup, consumerWaitMs);
+    if (stopping) return stopping;
+    say(
+      group
+        ? `the flow's consumer is reading ${SENSOR_TOPIC} (group ${group}, joined after ${seconds(Date.now() - waitStart)})`
+        : `no consumer of ${SENSOR_TOPIC} joined within ${seconds(consumerWaitMs)}; replaying anyway`,
+    );
     const producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
     await producer.connect();
     cleanups.push(() => producer.disconnect());
@@ -326,6 +375,6 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error(`[demo] ${error.stack ?? error.message}`);
+  console.error(`[demo] ${env.DEBUG ? error.stack : error.message}`);
   stopAll(1);
 });

@@ -125,6 +125,7 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
       DEMO_USER_DIR: userDir,
       DEMO_LIMIT: String(limit),
       DEMO_RATE: '1500',
+      DEMO_CONSUMER_WAIT: '10',
     });
     // A first start may fetch the broker jars from Maven Central.
     await demo.waitFor(/replay done|no Kafka broker/, 240_000);
@@ -149,6 +150,7 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
     brokers = /on Kafka (\S+)/.exec(out)![1];
     assert.match(out, new RegExp(`running the example "${EXAMPLE}"`));
     assert.match(out, /topics shuttle-sensor and shuttle-sensor-preds: (created|already there)/);
+    assert.match(out, /the flow's consumer is reading shuttle-sensor|no consumer of shuttle-sensor joined within/);
     assert.match(out, /\[replay\] 3,000 \/ 3,000 records \(100 %\)/);
     assert.match(out, /replay done: 3,000 records/);
     assert.ok((await topicEnd(brokers, 'shuttle-sensor')) >= limit, 'the records are in shuttle-sensor');
@@ -182,7 +184,7 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
 
   test('predictions come back from shuttle-sensor-preds', { todo }, async (t) => {
     if (!needsBroker(t)) return;
-    const [, after] = await demo.waitFor(/first prediction read from shuttle-sensor-preds ([\d.]+) s after/, 20_000);
+    const [, after] = await demo.waitFor(/first prediction read from shuttle-sensor-preds ([\d.]+) s after/, 10_000);
     t.diagnostic(`time to the first chart point: ${after} s`);
   });
 
@@ -244,6 +246,7 @@ describe('npm run demo -- --once', () => {
       DEMO_LIMIT: '1000',
       DEMO_RATE: '2000',
       DEMO_PREDICTIONS_TIMEOUT: '5',
+      DEMO_CONSUMER_WAIT: '10',
     });
     await demo.exitCode(240_000);
   });
