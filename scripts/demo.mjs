@@ -278,6 +278,7 @@ async function main() {
   }
   cleanups.push(() => nodeRed.stop());
   const hasDashboard = flows.some((node) => node.type === 'ui-base');
+  say(`Node-RED is up ${seconds(Date.now() - startedAt)} after the start`);
   say(
     `Node-RED ${nodeRed.version} is running the example "${exampleName}"` +
       `${brokers ? ` on Kafka ${brokers}` : ''} (user folder ${shown(userDir)})`,

@@ -124,7 +124,13 @@ export function convertDir(dir, outDir = dir) {
 }
 
 async function get(url, fetchImpl) {
-  const response = await fetchImpl(url, { signal: AbortSignal.timeout(120_000) });
+  let response;
+  try {
+    response = await fetchImpl(url, { signal: AbortSignal.timeout(120_000) });
+  } catch (error) {
+    // fetch says only "fetch failed"; the reason (DNS, refused, timeout) is in its cause.
+    throw new Error(`GET ${url}: ${error.cause?.message ?? error.message}`);
+  }
   if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
   return Buffer.from(await response.arrayBuffer());
 }
@@ -179,7 +185,14 @@ export async function shuttleCsvPath({ log = () => {} } = {}) {
   log(
     `the Shuttle data is not here yet: downloading it once from the UCI archive into ${path.relative(root, cacheDir)}`,
   );
-  return downloadShuttle({ log });
+  try {
+    return await downloadShuttle({ log });
+  } catch (error) {
+    throw new Error(
+      `could not download the Shuttle data (${error.message}). Download ${UCI_ZIP_URL} yourself, unzip it, and ` +
+        'set SHUTTLE_DATA_DIR to the folder holding shuttle.trn.Z (or shuttle.trn) and shuttle.tst.',
+    );
+  }
 }
 
 /** The CSV as records `{ f1, …, f9, outlier }` with numbers, in stream order. */
