@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { shuttleDir } from '../support/env';
+import { projectRoot, shuttleDir } from '../support/env';
 import { importScript } from '../support/esm';
 
 interface ShuttleData {
@@ -152,4 +152,40 @@ test('download: a corrupt file is refused, never converted', async () => {
   } finally {
     server.close();
   }
+});
+
+test('download: an unreachable archive fails with the reason', async () => {
+  const server = await serve({});
+  server.close();
+  await assert.rejects(
+    data.downloadShuttle({
+      outDir: path.join(tmp, 'cache-unreachable'),
+      zipUrl: `${server.base}/statlog+shuttle.zip`,
+      legacyUrl: `${server.base}/legacy/`,
+    }),
+    /GET http:\/\/127\.0\.0\.1:\d+\/legacy\/shuttle\.trn\.Z: .*ECONNREFUSED/,
+  );
+});
+
+test('SHUTTLE_DATA_DIR with the UCI files is converted into the cache; an empty one is refused', () => {
+  const script = path.join(projectRoot, 'scripts', 'shuttle-data.mjs');
+  const uci = path.join(tmp, 'uci-env');
+  fs.mkdirSync(uci);
+  for (const f of ['shuttle.trn.Z', 'shuttle.tst']) fs.copyFileSync(path.join(dir, f), path.join(uci, f));
+  const cache = path.join(tmp, 'env-cache');
+  const env = { ...process.env, SHUTTLE_DATA_DIR: uci, STREAM_ML_CACHE: cache };
+  const result = spawnSync(process.execPath, [script], { env, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout.trim(), path.join(cache, 'shuttle', 'shuttle.csv'));
+  assert.ok(fs.readFileSync(result.stdout.trim()).equals(fs.readFileSync(path.join(dir, 'shuttle.csv'))));
+
+  const empty = path.join(tmp, 'empty-env');
+  fs.mkdirSync(empty);
+  const refused = spawnSync(process.execPath, [script], {
+    env: { ...env, SHUTTLE_DATA_DIR: empty },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /holds neither shuttle\.csv nor shuttle\.trn\(\.Z\) and shuttle\.tst/);
 });
