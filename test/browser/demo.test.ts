@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
 import { browserUnavailable, launchBrowser, screenshot, type Browser } from '../support/browser';
-import { projectRoot } from '../support/env';
+import { projectRoot, shuttleDir } from '../support/env';
 import { importScript } from '../support/esm';
 
 const EXAMPLE = 'Shuttle anomaly detection with Kafka';
@@ -267,5 +267,104 @@ describe('npm run demo -- --once', () => {
     if (demo.noBroker) return t.skip('no Kafka broker here (no KAFKA_BROKERS, no Java)');
     assert.match(demo.output, /predictions read from shuttle-sensor-preds: 1,000 for 1,000 records replayed/);
     assert.equal(demo.child.exitCode, 0);
+  });
+});
+
+// The demo's reading of predictions, timed and scored, checked now with a stand-in for the flow: a plain
+// kafkajs consumer of shuttle-sensor that writes each record back to shuttle-sensor-preds with its label as the
+// score (so the ROC-AUC the demo prints must be exactly 1).
+describe('npm run demo -- --once, with a stand-in for the flow', () => {
+  let demo: Demo;
+  let userDir: string;
+  let stop: (() => Promise<void>) | undefined;
+
+  before(async () => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-demo-standin-'));
+    demo = new Demo(['--once'], {
+      PORT: '0',
+      DEMO_USER_DIR: userDir,
+      DEMO_LIMIT: '2000',
+      DEMO_RATE: '2000',
+      DEMO_CONSUMER_WAIT: '60',
+    });
+    const found = await demo.waitFor(/on Kafka (\S+)|no Kafka broker/, 240_000);
+    if (!found[1]) return;
+    const { Kafka, logLevel, Partitioners } = require('kafkajs') as typeof import('kafkajs');
+    const kafka = new Kafka({
+      clientId: 'demo-test-standin',
+      brokers: found[1].split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    const consumer = kafka.consumer({ groupId: 'demo-test-standin' });
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await consumer.connect();
+    stop = async () => {
+      await consumer.disconnect();
+      await producer.disconnect();
+    };
+    // From the beginning, skipping what earlier runs left on the topic: a "latest" start could miss the first
+    // records if they were written before this consumer's first fetch.
+    const joinedAt = Date.now();
+    await consumer.subscribe({ topic: 'shuttle-sensor', fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        const fresh = batch.messages.filter((m) => Number(m.timestamp) >= joinedAt);
+        if (fresh.length === 0) return;
+        const messages = fresh.map((m) => {
+          const record = JSON.parse(m.value!.toString('utf8')) as { outlier: number };
+          return { value: JSON.stringify({ ...record, anomaly: { score: record.outlier } }) };
+        });
+        await producer.send({ topic: 'shuttle-sensor-preds', messages });
+      },
+    });
+    await demo.exitCode(120_000);
+  });
+
+  after(async () => {
+    await stop?.();
+    await demo?.stop();
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  test('waits for the consumer, times the first prediction, and scores what comes back', (t) => {
+    if (demo.noBroker) return t.skip('no Kafka broker here (no KAFKA_BROKERS, no Java)');
+    const out = demo.output;
+    assert.match(out, /the flow's consumer is reading shuttle-sensor \(group demo-test-standin, joined after/);
+    assert.match(out, /first prediction read from shuttle-sensor-preds [\d.]+ s after the start/);
+    assert.match(out, /predictions read from shuttle-sensor-preds: 2,000 for 2,000 records replayed; ROC-AUC 1\.0000/);
+    assert.equal(demo.child.exitCode, 0);
+  });
+});
+
+// With no KAFKA_BROKERS and no Java, the demo says so and runs the example without a broker, or, while that
+// example is not written yet, says that and stops.
+describe('npm run demo without a broker', () => {
+  test('explains itself and falls back to the example without a broker', async () => {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-demo-nobroker-'));
+    try {
+      const env: Record<string, string> = {
+        PORT: '0',
+        DEMO_USER_DIR: path.join(scratch, 'user'),
+        JAVA_HOME: path.join(scratch, 'no-java-here'),
+        STREAM_ML_CACHE: path.join(scratch, 'cache'),
+        SHUTTLE_DATA_DIR: shuttleDir(),
+        DEMO_PREDICTIONS_TIMEOUT: '3',
+        KAFKA_BROKERS: '',
+      };
+      const demo = new Demo(['--once'], env);
+      const code = await demo.exitCode(120_000);
+      assert.match(demo.output, /no Kafka broker and no way to start one: Java 17 or newer is needed/);
+      if (fs.existsSync(path.join(projectRoot, 'examples', 'Shuttle anomaly detection without a broker.json'))) {
+        assert.match(demo.output, /running the example "Shuttle anomaly detection without a broker" instead/);
+        assert.match(demo.output, /editor: {4}http:\/\/127\.0\.0\.1:\d+\//);
+        assert.equal(code, 0, demo.output);
+      } else {
+        assert.match(demo.output, /is not in this version yet\. Set KAFKA_BROKERS=host:port/);
+        assert.equal(code, 1);
+      }
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
