@@ -189,6 +189,7 @@ describe('installed from the npm pack tarball into a fresh Node-RED user folder'
       ) {
         await page.keyboard.press('Escape');
         await tour.waitFor({ state: 'detached' });
+        await page.locator('.red-ui-tourGuide-popover').waitFor({ state: 'hidden' });
       }
       await page.locator('.red-ui-palette-header', { hasText: 'stream ML' }).scrollIntoViewIfNeeded();
       await screenshot(page, 'install-palette');

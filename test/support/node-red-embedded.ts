@@ -80,7 +80,6 @@ interface RedModule {
   init(server: http.Server, settings: Record<string, unknown>): void;
   start(): Promise<void>;
   stop(): Promise<void>;
-  version(): string;
   httpAdmin: http.RequestListener;
   httpNode: http.RequestListener;
 }
@@ -145,7 +144,8 @@ export async function startNodeRed(options: EmbeddedOptions): Promise<EmbeddedNo
     port,
     userDir,
     problems,
-    version: RED.version(),
+    // RED.version() adds "-git" whenever the project around node_modules is a git checkout.
+    version: (require(path.join(path.dirname(nodeRedPath), '..', 'package.json')) as { version: string }).version,
     async stop() {
       if (stopped) return;
       stopped = true;
