@@ -1,2 +1,2 @@
 // Public API of the package for use outside Node-RED (scripts, the CLI): the streaming-ML engine.
-export {};
+export * from './engine';

@@ -1,16 +1,250 @@
-// Node-RED adapter for the online learner node.
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+// Node-RED adapter for the online learner: learns each record into the model kept in flow context under a name.
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { createModel, modelFromJSON, type DataRecord, type Model, type ModelOptions } from '../../src/engine';
+import { forgetSample, registerModelAdmin, rememberSample } from '../../src/node-red/admin';
+import { RateMeter } from '../../src/node-red/rate';
+import {
+  parseAttributeTable,
+  parseDetector,
+  parseInvalidPolicy,
+  parseOptionalPositive,
+  sameAttributes,
+} from '../../src/node-red/model-config';
+import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
+import { recordsOf } from '../../src/node-red/records';
+import { StartGate } from '../../src/node-red/start-gate';
 
-interface OnlineLearnerDef extends NodeDef {
-  name: string;
+interface LearnerDef extends NodeDef {
   model: string;
+  store: string;
+  field: string;
+  attributes: unknown;
+  detector: string;
+  halfLife: string | number;
+  warmup: string | number;
+  invalidValues: string;
+  skipFlagged: boolean;
+  commandProperty: string;
+  statsInterval: string | number;
+  saveInterval: string | number;
 }
 
+type Send = (msg: NodeMessage | (NodeMessage | null)[]) => void;
+type Done = (err?: Error) => void;
+
+const COMMANDS = ['reset', 'forget', 'snapshot', 'load', 'merge', 'pause', 'resume', 'statistics'] as const;
+type Command = (typeof COMMANDS)[number];
+
 export = function register(RED: NodeAPI): void {
-  function OnlineLearnerNode(this: Node & Record<string, unknown>, config: OnlineLearnerDef): void {
+  registerModelAdmin(RED);
+
+  function OnlineLearnerNode(this: Node, config: LearnerDef): void {
     RED.nodes.createNode(this, config);
-    // TODO: behaviour comes with the issue that fills in this node.
-    this.status({ fill: 'grey', shape: 'ring', text: 'stream-ml-online-learner.status.notImplemented' });
+    const node = this;
+    const modelName = (config.model || '').trim();
+    const store = config.store || undefined;
+    const field = config.field || 'payload';
+    const commandProperty = config.commandProperty || 'topic';
+    let options: ModelOptions;
+    let statsEvery: number | undefined;
+    let saveEvery: number;
+    try {
+      if (!modelName) throw new Error('no model name: set one in the dialog');
+      options = {
+        attributes: parseAttributeTable(config.attributes),
+        detector: parseDetector(config.detector),
+        halfLife: parseOptionalPositive(config.halfLife, 'the forgetting half-life'),
+        warmupRecords: parseOptionalPositive(config.warmup, 'the warm-up'),
+        invalidValues: parseInvalidPolicy(config.invalidValues),
+      };
+      statsEvery = parseOptionalPositive(config.statsInterval, 'the statistics interval');
+      saveEvery = parseOptionalPositive(config.saveInterval, 'the save interval') ?? 10;
+    } catch (error) {
+      node.error((error as Error).message);
+      node.status({ fill: 'red', shape: 'ring', text: (error as Error).message });
+      return;
+    }
+
+    const flowContext = node.context().flow as unknown as FlowContext;
+    const entry = acquireModel((node as unknown as { z: string }).z ?? 'global', modelName, store, flowContext);
+    entry.learners++;
+    const rate = new RateMeter();
+    let paused = false;
+    let invalid = 0;
+    let skippedFlagged = 0;
+    let lastError = '';
+
+    // The model is read from context once; messages that arrive meanwhile wait in order behind it.
+    const gate = new StartGate(
+      entry
+        .load()
+        .then((existing) => {
+          if (existing && options.attributes && !sameAttributes(existing.schema, options.attributes)) {
+            node.warn(`the attribute table of model "${modelName}" changed: starting a new model`);
+            existing = undefined;
+          }
+          if (!existing) {
+            entry.replace(createModel(options));
+            return entry.save();
+          }
+          entry.replace(existing);
+        })
+        .catch((error: Error) => {
+          node.error(`could not read model "${modelName}" from context: ${error.message}; starting a new model`);
+          entry.replace(createModel(options));
+        }),
+    );
+
+    const model = (): Model => entry.model as Model;
+
+    function showStatus(): void {
+      if (lastError) return node.status({ fill: 'red', shape: 'dot', text: lastError });
+      const learned = model()?.recordsLearned ?? 0;
+      const parts = [`${modelName}: ${learned.toLocaleString('en-US')} learned`];
+      if (rate.perSecond > 0) parts.push(`${Math.round(rate.perSecond).toLocaleString('en-US')}/s`);
+      if (invalid > 0) parts.push(`${invalid} invalid`);
+      if (skippedFlagged > 0) parts.push(`${skippedFlagged} flagged skipped`);
+      node.status({
+        fill: paused ? 'yellow' : 'green',
+        shape: paused ? 'ring' : 'dot',
+        text: (paused ? 'paused · ' : '') + parts.join(' · '),
+      });
+    }
+
+    const statusTimer = setInterval(() => {
+      rate.tick();
+      entry.learnRate = rate.perSecond;
+      entry.markChanged();
+      showStatus();
+    }, 1000);
+    const saveTimer = setInterval(() => {
+      entry.save().catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`));
+    }, saveEvery * 1000);
+    const statsTimer =
+      statsEvery === undefined
+        ? undefined
+        : setInterval(() => {
+            if (entry.model)
+              node.send([
+                null,
+                { topic: 'statistics', model: modelName, payload: model().statistics() } as NodeMessage,
+              ]);
+          }, statsEvery * 1000);
+
+    function learn(msg: NodeMessage, records: DataRecord[]): void {
+      const flagged = (msg as { anomaly?: unknown }).anomaly;
+      for (let i = 0; i < records.length; i++) {
+        if (config.skipFlagged && isFlagged(flagged, i)) {
+          skippedFlagged++;
+          continue;
+        }
+        // Under the 'error' policy the engine throws; one bad record must not stop the rest of a batch.
+        let reason: string | undefined;
+        try {
+          const result = model().learnOne(records[i]);
+          reason = result.learned ? undefined : result.reason;
+        } catch (error) {
+          reason = (error as Error).message;
+        }
+        if (reason === undefined) {
+          rate.count++;
+        } else {
+          invalid++;
+          if (options.invalidValues === 'error') node.error(`record not learned: ${reason}`, msg);
+        }
+      }
+    }
+
+    function runCommand(command: Command, msg: NodeMessage, send: Send): void {
+      switch (command) {
+        case 'reset':
+          entry.replace(createModel(options));
+          invalid = skippedFlagged = 0;
+          void entry.save();
+          break;
+        case 'forget':
+          for (const record of recordsOf(RED.util.getMessageProperty(msg, field))) {
+            const result = model().forgetOne(record);
+            if (!result.learned) throw new Error(`record not forgotten: ${result.reason}`);
+          }
+          break;
+        case 'snapshot':
+          send([null, { topic: 'snapshot', model: modelName, payload: model().toJSON() } as NodeMessage]);
+          break;
+        case 'load':
+          entry.replace(modelFromJSON(msg.payload));
+          void entry.save();
+          break;
+        case 'merge':
+          model().merge(modelFromJSON(msg.payload));
+          entry.markChanged();
+          break;
+        case 'pause':
+          paused = true;
+          break;
+        case 'resume':
+          paused = false;
+          break;
+        case 'statistics':
+          send([null, { topic: 'statistics', model: modelName, payload: model().statistics() } as NodeMessage]);
+          break;
+      }
+      showStatus();
+    }
+
+    function handle(msg: NodeMessage, send: Send, done: Done): void {
+      try {
+        const command = commandOf(RED.util.getMessageProperty(msg, commandProperty));
+        if (command) {
+          runCommand(command, msg, send);
+          return done();
+        }
+        const records = recordsOf(RED.util.getMessageProperty(msg, field));
+        rememberSample(node.id, records[0]);
+        if (!paused) learn(msg, records);
+        lastError = '';
+        send([msg, null]);
+        done();
+      } catch (error) {
+        lastError = (error as Error).message;
+        showStatus();
+        done(error as Error);
+      }
+    }
+
+    node.on('input', (msg, send, done) => {
+      gate.run(() => handle(msg, send as Send, done));
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      clearInterval(statusTimer);
+      clearInterval(saveTimer);
+      if (statsTimer) clearInterval(statsTimer);
+      gate
+        .settled()
+        .then(() => entry.save())
+        .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
+        .finally(() => {
+          entry.learners--;
+          releaseModel(entry);
+          forgetSample(node.id);
+          done();
+        });
+    });
+    showStatus();
   }
+
   RED.nodes.registerType('stream-ml-online-learner', OnlineLearnerNode);
 };
+
+function commandOf(value: unknown): Command | undefined {
+  if (typeof value !== 'string') return undefined;
+  const command = value.trim().toLowerCase();
+  return (COMMANDS as readonly string[]).includes(command) ? (command as Command) : undefined;
+}
+
+/** msg.anomaly from the scorer: one result, or one per record of a batch. */
+function isFlagged(anomaly: unknown, index: number): boolean {
+  const one = Array.isArray(anomaly) ? anomaly[index] : anomaly;
+  return typeof one === 'object' && one !== null && (one as { isAnomaly?: unknown }).isAnomaly === true;
+}

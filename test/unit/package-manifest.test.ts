@@ -60,6 +60,14 @@ test('every non-config node is used in an example flow', () => {
   }
 });
 
+test('every example flow parses and its node ids are unique', () => {
+  const dir = path.join(projectRoot, 'examples');
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const ids = (JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as { id: string }[]).map((n) => n.id);
+    assert.equal(new Set(ids).size, ids.length, `${file} repeats a node id`);
+  }
+});
+
 test('npm pack ships only dist, examples, README, LICENSE and package.json', () => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
     cwd: projectRoot,

@@ -1,0 +1,246 @@
+// `npm run bench:nodes`: messages per second through the anomaly scorer and online learner in a real Node-RED
+// runtime (embedded with RED.init; the test helper spies on every node call, which would skew the figures),
+// beside references measured in the same run:
+//   - per-record messages: the same two-node flow with pass-through nodes in their place (target >= 0.7x);
+//   - batches of 500 records: the engine's own scoreMany + learnMany on the same batches (target >= 0.8x).
+// Medians of several timed runs after a warm-up; figures only, nothing fails on time. Writes
+// bench/results/nodes.json.
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Node, NodeMessage } from 'node-red';
+import { createModel, type AttributeSpec, type DetectorName } from '../src/engine';
+
+const root = path.resolve(__dirname, '..', '..');
+const { values: args } = parseArgs({
+  options: {
+    detector: { type: 'string', default: 'auto' },
+    runs: { type: 'string', default: '5' },
+    records: { type: 'string', default: '20000' },
+    batch: { type: 'string', default: '500' },
+    out: { type: 'string', default: path.join(root, 'bench', 'results', 'nodes.json') },
+  },
+});
+const detector = args.detector as DetectorName;
+const RUNS = Number(args.runs);
+const BATCH = Number(args.batch);
+const IN_FLIGHT = 1000;
+
+// The reference node (the least a node can do) and the counting sink, loaded from a folder of their own.
+const BENCH_NODES: Record<string, string> = {
+  'bench-pass.js': `module.exports = function (RED) {
+  RED.nodes.registerType('bench-pass', function (config) {
+    RED.nodes.createNode(this, config);
+    this.on('input', (msg, send, done) => { send(msg); done(); });
+  });
+};`,
+  'bench-sink.js': `module.exports = function (RED) {
+  RED.nodes.registerType('bench-sink', function (config) {
+    RED.nodes.createNode(this, config);
+    this.on('input', (msg, send, done) => { this.emit('arrived', msg); done(); });
+  });
+};`,
+};
+
+interface Runtime {
+  init(server: http.Server, settings: object): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  nodes: { getNode(id: string): Node };
+}
+
+async function startRuntime(flows: object[]): Promise<Runtime> {
+  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-bench-'));
+  const nodesDir = path.join(userDir, 'bench-nodes');
+  fs.mkdirSync(nodesDir);
+  for (const [file, code] of Object.entries(BENCH_NODES)) {
+    fs.writeFileSync(path.join(nodesDir, file), code);
+    fs.writeFileSync(path.join(nodesDir, file.replace('.js', '.html')), '');
+  }
+  fs.mkdirSync(path.join(userDir, 'node_modules'));
+  fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-stream-ml'), 'dir');
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
+  const RED = require('node-red') as Runtime;
+  RED.init(http.createServer(), {
+    userDir,
+    flowFile: 'flows.json',
+    nodesDir: [nodesDir],
+    httpAdminRoot: false,
+    httpNodeRoot: false,
+    logging: { console: { level: 'warn' } },
+  });
+  await RED.start();
+  // Flows start after the runtime resolves; wait until the first node exists.
+  while (!RED.nodes.getNode((flows[1] as { id: string }).id)) await new Promise((r) => setTimeout(r, 50));
+  return RED;
+}
+
+function readShuttle(): Record<string, number>[] {
+  const dir = process.env.SHUTTLE_DATA_DIR ?? path.resolve(root, '..', 'shared', 'data', 'shuttle');
+  const lines = fs.readFileSync(path.join(dir, 'shuttle.csv'), 'utf8').trim().split('\n');
+  const header = lines[0].split(',');
+  return lines.slice(1).map((line) => {
+    const values = line.split(',').map(Number);
+    return Object.fromEntries(header.map((h, i) => [h, values[i]]));
+  });
+}
+
+const attributes: { name: string; type: string; label?: boolean }[] = [
+  ...Array.from({ length: 9 }, (_, i) => ({ name: `f${i + 1}`, type: 'C' })),
+  { name: 'outlier', type: 'X', label: true },
+];
+const engineAttributes: AttributeSpec[] = attributes.map((a) =>
+  a.label ? { name: a.name, type: 'X', role: 'label' } : { name: a.name, type: 'C' },
+);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Sends every payload into `first`, at most IN_FLIGHT unanswered, and resolves with messages per second. */
+async function pump(RED: Runtime, payloads: unknown[], firstId: string, sinkId: string): Promise<number> {
+  const first = RED.nodes.getNode(firstId);
+  const sink = RED.nodes.getNode(sinkId) as Node & NodeJS.EventEmitter;
+  let sent = 0;
+  let received = 0;
+  const start = process.hrtime.bigint();
+  await new Promise<void>((resolve) => {
+    const top = () => {
+      while (sent < payloads.length && sent - received < IN_FLIGHT)
+        first.receive({ payload: payloads[sent++] } as NodeMessage);
+    };
+    sink.on('arrived', () => {
+      received++;
+      if (received === payloads.length) resolve();
+      else if (sent - received < IN_FLIGHT / 2) top();
+    });
+    top();
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  sink.removeAllListeners('arrived');
+  return payloads.length / seconds;
+}
+
+type FlowNode = { id: string; type: string; [key: string]: unknown };
+
+interface Contender {
+  first: string;
+  sink: string;
+  payloads: unknown[];
+  recordsPerPayload: number;
+  rates: number[];
+}
+
+/** Timed runs alternate between the contenders, so a busy moment of the machine hits each of them alike. */
+async function race(RED: Runtime, contenders: Contender[], warm: (c: Contender) => unknown[]): Promise<void> {
+  for (const c of contenders) await pump(RED, warm(c), c.first, c.sink);
+  for (let run = 0; run < RUNS; run++) {
+    for (const c of contenders) c.rates.push((await pump(RED, c.payloads, c.first, c.sink)) * c.recordsPerPayload);
+  }
+}
+
+function engineBatchRate(batches: Record<string, number>[][], warm: Record<string, number>[][]): number[] {
+  const model = createModel({ attributes: engineAttributes, detector });
+  for (const b of warm) {
+    model.scoreMany(b);
+    model.learnMany(b);
+  }
+  const records = batches.reduce((s, b) => s + b.length, 0);
+  const rates: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const start = process.hrtime.bigint();
+    for (const b of batches) {
+      model.scoreMany(b);
+      model.learnMany(b);
+    }
+    rates.push(records / (Number(process.hrtime.bigint() - start) / 1e9));
+  }
+  return rates;
+}
+
+async function main(): Promise<void> {
+  const all = readShuttle();
+  const warm = all.slice(0, 5000);
+  const stream = all.slice(5000, 5000 + Number(args.records));
+  const tab: FlowNode = { id: 't', type: 'tab' };
+  const mlFlow = (prefix: string): FlowNode[] => [
+    { id: `${prefix}-first`, type: 'stream-ml-anomaly-scorer', z: 't', model: prefix, wires: [[`${prefix}-learner`]] },
+    {
+      id: `${prefix}-learner`,
+      type: 'stream-ml-online-learner',
+      z: 't',
+      model: prefix,
+      detector,
+      attributes,
+      wires: [[`${prefix}-sink`], []],
+    },
+    { id: `${prefix}-sink`, type: 'bench-sink', z: 't' },
+  ];
+  const passFlow: FlowNode[] = [
+    { id: 'pass-first', type: 'bench-pass', z: 't', wires: [['pass-second']] },
+    { id: 'pass-second', type: 'bench-pass', z: 't', wires: [['pass-sink']] },
+    { id: 'pass-sink', type: 'bench-sink', z: 't' },
+  ];
+  const batchesOf = <T>(rs: T[]) =>
+    Array.from({ length: Math.ceil(rs.length / BATCH) }, (_, i) => rs.slice(i * BATCH, (i + 1) * BATCH));
+  const copy = (rs: Record<string, number>[]) => rs.map((r) => ({ ...r }));
+  const RED = await startRuntime([tab, ...passFlow, ...mlFlow('record'), ...mlFlow('batch')]);
+  const contender = (prefix: string, payloads: unknown[], recordsPerPayload: number): Contender => ({
+    first: `${prefix}-first`,
+    sink: `${prefix}-sink`,
+    payloads,
+    recordsPerPayload,
+    rates: [],
+  });
+  const pass = contender('pass', copy(stream), 1);
+  const perRecord = contender('record', copy(stream), 1);
+  const perBatch = contender('batch', batchesOf(copy(stream)), BATCH);
+  await race(RED, [pass, perRecord, perBatch], (c) => (c === perBatch ? batchesOf(copy(warm)) : copy(warm)));
+  await RED.stop();
+  const passRecord = pass.rates;
+  const nodesRecord = perRecord.rates;
+  const nodesBatch = perBatch.rates;
+  const engineBatch = engineBatchRate(batchesOf(stream), batchesOf(warm));
+
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    detector,
+    records: stream.length,
+    batchSize: BATCH,
+    runs: RUNS,
+    perRecord: {
+      scorerLearnerMessagesPerSecond: median(nodesRecord),
+      passThroughMessagesPerSecond: median(passRecord),
+      ratio: median(nodesRecord) / median(passRecord),
+      target: 0.7,
+    },
+    batch: {
+      scorerLearnerRecordsPerSecond: median(nodesBatch),
+      engineRecordsPerSecond: median(engineBatch),
+      ratio: median(nodesBatch) / median(engineBatch),
+      target: 0.8,
+    },
+    timedRuns: { passRecord, nodesRecord, nodesBatch, engineBatch },
+  };
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(12);
+  console.log(
+    `Node-RED ${detector} scorer + learner, ${stream.length} Shuttle records, median of ${RUNS} runs (${process.version})`,
+  );
+  console.log(
+    `  per record   scorer+learner ${fmt(result.perRecord.scorerLearnerMessagesPerSecond)} msg/s   pass-through ${fmt(result.perRecord.passThroughMessagesPerSecond)} msg/s   ratio ${result.perRecord.ratio.toFixed(2)} (target >= 0.7)`,
+  );
+  console.log(
+    `  batch of ${BATCH}  scorer+learner ${fmt(result.batch.scorerLearnerRecordsPerSecond)} rec/s   engine alone ${fmt(result.batch.engineRecordsPerSecond)} rec/s   ratio ${result.batch.ratio.toFixed(2)} (target >= 0.8)`,
+  );
+  fs.mkdirSync(path.dirname(args.out as string), { recursive: true });
+  fs.writeFileSync(args.out as string, JSON.stringify(result, null, 2) + '\n');
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

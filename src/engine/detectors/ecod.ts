@@ -1,0 +1,172 @@
+// ECOD-style detector (Li et al., 2022) on streaming quantile sketches.
+//
+// For each feature, the left tail probability P(X <= x) and the right one P(X >= x) come from the feature's
+// sketch (or, for a 0/1 feature kept without a sketch, from its mean). The score is the largest of three sums of
+// -log tail probabilities: all left tails, all right tails, and per feature the tail its skewness points to.
+// Rank-based, so no scaling of the data is needed. The sketches and moments are a RunningStatistics, which a model
+// may share with other detectors (it then learns, merges and snapshots them itself).
+import { surprise } from '../fastmath';
+import { RunningStatistics, type RunningStatisticsSnapshot } from '../statistics';
+import { Detector, finiteNumber, requireKind, type DetectorSnapshot } from './detector';
+
+export interface EcodOptions {
+  /** Exponential forgetting, in records (ignored with shared statistics, which carry their own). */
+  halfLife?: number;
+  /** Statistics owned and learned by someone else (a model); they must keep quantile sketches. */
+  statistics?: RunningStatistics;
+}
+
+export class EcodDetector extends Detector {
+  readonly kind = 'ecod';
+  private stats: RunningStatistics;
+  private readonly owned: boolean;
+  private left: Float64Array;
+  private right: Float64Array;
+
+  constructor(dimension: number, options: EcodOptions = {}) {
+    super();
+    this.owned = options.statistics === undefined;
+    this.stats = options.statistics ?? new RunningStatistics(dimension, { halfLife: options.halfLife });
+    if (this.stats.dimension !== dimension) throw new Error('ecod: statistics of another dimension');
+    this.left = new Float64Array(dimension);
+    this.right = new Float64Array(dimension);
+  }
+
+  get dimension(): number {
+    return this.stats.dimension;
+  }
+
+  get recordsLearned(): number {
+    return this.stats.records;
+  }
+
+  get statistics(): RunningStatistics {
+    return this.stats;
+  }
+
+  override squash(raw: number): number {
+    // Under independence each -log tail probability is about Exp(1): raw / dimension is about 1 for normal data.
+    const r = raw / Math.max(this.dimension, 1);
+    return r > 0 ? r / (r + 1) : 0;
+  }
+
+  rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
+    const stats = this.stats;
+    const d = stats.dimension;
+    const u = stats.unit;
+    const sketches = stats.sketches;
+    const m3 = stats.m3;
+    const mean = stats.mean;
+    const left = this.left;
+    const right = this.right;
+    // Products of tail probabilities, turned into sums of logs only when they get small: three logs per record
+    // for the three sums instead of two per feature.
+    let productLeft = 1;
+    let productRight = 1;
+    let productSkew = 1;
+    let logLeft = 0;
+    let logRight = 0;
+    let logSkew = 0;
+    // Every sketch holds every record, so they share one total.
+    let total = NaN;
+    let inverse = 0;
+    for (let j = 0; j < d; j++) {
+      const sketch = sketches[j];
+      let l: number;
+      let r: number;
+      if (sketch !== null) {
+        // The record itself counts once on each side, as in ECOD's empirical CDF; this keeps the logs finite.
+        sketch.measure(x[j]);
+        if (sketch.totalWeight !== total) {
+          total = sketch.totalWeight;
+          inverse = 1 / (total + u);
+        }
+        l = (sketch.atMost + u) * inverse;
+        r = (sketch.atLeast + u) * inverse;
+      } else {
+        // A 0/1 feature: the tails follow from the share of ones.
+        const n = stats.weight + 1;
+        const ones = mean[j] * stats.weight;
+        const v = x[j];
+        l = v >= 1 ? 1 : (n - ones) / n;
+        r = v <= 0 ? 1 : (ones + 1) / n;
+      }
+      left[j] = l;
+      right[j] = r;
+      productLeft *= l;
+      productRight *= r;
+      productSkew *= m3[j] < 0 ? l : r;
+      if (productLeft < 1e-200) {
+        logLeft += Math.log(productLeft);
+        productLeft = 1;
+      }
+      if (productRight < 1e-200) {
+        logRight += Math.log(productRight);
+        productRight = 1;
+      }
+      if (productSkew < 1e-200) {
+        logSkew += Math.log(productSkew);
+        productSkew = 1;
+      }
+    }
+    const sumLeft = -(logLeft + Math.log(productLeft));
+    const sumRight = -(logRight + Math.log(productRight));
+    let score = -(logSkew + Math.log(productSkew));
+    let which = 2;
+    if (sumLeft > score) {
+      score = sumLeft;
+      which = 0;
+    }
+    if (sumRight > score) {
+      score = sumRight;
+      which = 1;
+    }
+    if (parts) {
+      for (let j = 0; j < d; j++) {
+        const p = which === 0 ? left[j] : which === 1 ? right[j] : m3[j] < 0 ? left[j] : right[j];
+        parts[j] = surprise(p); // an approximation is enough for shares
+      }
+    }
+    return score > 0 ? score : 0;
+  }
+
+  learnOne(x: ArrayLike<number>): void {
+    if (this.owned) this.stats.learn(x);
+  }
+
+  override forgetOne(x: ArrayLike<number>): void {
+    if (this.owned) this.stats.forget(x);
+  }
+
+  override get canForget(): boolean {
+    return true;
+  }
+
+  addFeature(): void {
+    if (this.owned) this.stats.addFeature(true);
+    this.left = new Float64Array(this.dimension);
+    this.right = new Float64Array(this.dimension);
+  }
+
+  override merge(other: Detector): void {
+    if (!(other instanceof EcodDetector) || other.dimension !== this.dimension) return super.merge(other);
+    if (this.owned) this.stats.merge(other.stats);
+  }
+
+  toJSON(): DetectorSnapshot {
+    return { kind: this.kind, statistics: this.owned ? this.stats.toJSON() : 'shared', dimension: this.dimension };
+  }
+
+  static fromJSON(snapshot: unknown, shared?: RunningStatistics): EcodDetector {
+    const s = requireKind(snapshot, 'ecod');
+    const d = finiteNumber(s.dimension, 'dimension');
+    if (s.statistics === 'shared') {
+      if (!shared) throw new Error('damaged snapshot: ecod detector needs the shared statistics');
+      return new EcodDetector(d, { statistics: shared });
+    }
+    const stats = RunningStatistics.fromJSON(s.statistics as RunningStatisticsSnapshot);
+    const detector = new EcodDetector(stats.dimension, {});
+    detector.stats = stats;
+    return detector;
+  }
+}

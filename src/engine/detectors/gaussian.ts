@@ -1,0 +1,224 @@
+// Gaussian detector: Mahalanobis distance on the running mean and a regularised running covariance
+// (SymetryML's covest). The precision matrix is refreshed every few records, not on each one: inverting costs
+// O(d^3) while a record costs O(d^2).
+import { RunningStatistics, type RunningStatisticsSnapshot } from '../statistics';
+import { Detector, finiteNumber, numberArray, requireKind, type DetectorSnapshot } from './detector';
+
+export interface GaussianOptions {
+  /** Exponential forgetting, in records. */
+  halfLife?: number;
+  /** Shrinkage of the covariances towards zero, 0..1 (default 0.01). */
+  shrinkage?: number;
+  /** Longest gap, in records learned, between two refreshes of the precision matrix (default 128). */
+  refreshEvery?: number;
+  /** Statistics owned and learned by someone else (a model). */
+  statistics?: RunningStatistics;
+}
+
+export class GaussianDetector extends Detector {
+  readonly kind = 'gaussian';
+  private stats: RunningStatistics;
+  private readonly owned: boolean;
+  private precision: Float64Array;
+  private readonly shrinkage: number;
+  private readonly refreshEvery: number;
+  private sinceRefresh = 0;
+  private centred: Float64Array;
+  private product: Float64Array;
+  /** Scratch for refresh(). */
+  private covariance = new Float64Array(0);
+
+  constructor(dimension: number, options: GaussianOptions = {}) {
+    super();
+    this.owned = options.statistics === undefined;
+    this.stats =
+      options.statistics ?? new RunningStatistics(dimension, { halfLife: options.halfLife, quantiles: false });
+    if (this.stats.dimension !== dimension) throw new Error('gaussian: statistics of another dimension');
+    this.shrinkage = options.shrinkage ?? 0.01;
+    this.refreshEvery = options.refreshEvery ?? 128;
+    this.precision = new Float64Array(dimension * dimension);
+    this.centred = new Float64Array(dimension);
+    this.product = new Float64Array(dimension);
+  }
+
+  get dimension(): number {
+    return this.stats.dimension;
+  }
+
+  get recordsLearned(): number {
+    return this.stats.records;
+  }
+
+  /** The running statistics the detector stands on. */
+  get statistics(): RunningStatistics {
+    return this.stats;
+  }
+
+  override squash(raw: number): number {
+    // The squared distance of a normal record is about the dimension.
+    const r = raw / Math.max(this.dimension, 1);
+    return r > 0 ? r / (r + 1) : 0;
+  }
+
+  rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
+    const d = this.stats.dimension;
+    if (this.stats.weight < 2) {
+      if (parts) parts.fill(0, 0, d);
+      return 0;
+    }
+    const z = this.centred;
+    const mean = this.stats.mean;
+    for (let j = 0; j < d; j++) z[j] = x[j] - mean[j];
+    const p = this.precision;
+    let distance = 0;
+    for (let i = 0; i < d; i++) {
+      let s = 0;
+      const row = i * d;
+      for (let j = 0; j < d; j++) s += p[row + j] * z[j];
+      const part = z[i] * s;
+      distance += part;
+      if (parts) parts[i] = part > 0 ? part : 0;
+    }
+    return distance > 0 ? distance : 0;
+  }
+
+  learnOne(x: ArrayLike<number>): void {
+    if (this.owned) this.stats.learn(x);
+    this.afterChange();
+  }
+
+  override forgetOne(x: ArrayLike<number>): void {
+    if (this.owned) this.stats.forget(x);
+    this.refresh();
+  }
+
+  override get canForget(): boolean {
+    return true;
+  }
+
+  addFeature(): void {
+    if (this.owned) this.stats.addFeature(false);
+    const d = this.stats.dimension;
+    this.precision = new Float64Array(d * d);
+    this.centred = new Float64Array(d);
+    this.product = new Float64Array(d);
+    this.refresh();
+  }
+
+  override merge(other: Detector): void {
+    if (!(other instanceof GaussianDetector)) return super.merge(other);
+    if (this.owned) this.stats.merge(other.stats);
+    this.refresh();
+  }
+
+  /** Recomputes the precision matrix now. */
+  refresh(): void {
+    this.sinceRefresh = 0;
+    const d = this.stats.dimension;
+    const n = this.stats.weight;
+    if (n < 2) return;
+    // Regularised covariance: shrunk off-diagonal terms and a floor on each variance, so that it always inverts.
+    if (this.covariance.length !== d * d) this.covariance = new Float64Array(d * d);
+    const cov = this.covariance;
+    let largest = 0;
+    for (let j = 0; j < d; j++) largest = Math.max(largest, this.stats.m2[j] / n);
+    for (let i = 0; i < d; i++) {
+      const vi = this.stats.m2[i] / n;
+      cov[i * d + i] = vi + 1e-9 * (largest + 1) + 1e-6 * vi;
+      for (let j = 0; j < i; j++) {
+        const c = this.stats.covariance(i, j) * (1 - this.shrinkage);
+        cov[i * d + j] = c;
+        cov[j * d + i] = c;
+      }
+    }
+    invertSymmetric(cov, d, this.precision);
+  }
+
+  private afterChange(): void {
+    this.sinceRefresh++;
+    const records = this.stats.records;
+    // Often while the estimate moves fast, then every refreshEvery records.
+    const interval = Math.min(this.refreshEvery, Math.max(1, records >> 5));
+    if (this.sinceRefresh >= interval) this.refresh();
+  }
+
+  toJSON(): DetectorSnapshot {
+    return {
+      kind: this.kind,
+      shrinkage: this.shrinkage,
+      refreshEvery: this.refreshEvery,
+      sinceRefresh: this.sinceRefresh,
+      precision: Array.from(this.precision),
+      statistics: this.owned ? this.stats.toJSON() : 'shared',
+    };
+  }
+
+  static fromJSON(snapshot: unknown, shared?: RunningStatistics): GaussianDetector {
+    const s = requireKind(snapshot, 'gaussian');
+    if (s.statistics === 'shared' && !shared)
+      throw new Error('damaged snapshot: gaussian detector needs the shared statistics');
+    const stats =
+      s.statistics === 'shared' ? shared! : RunningStatistics.fromJSON(s.statistics as RunningStatisticsSnapshot);
+    const d = stats.dimension;
+    const detector = new GaussianDetector(d, {
+      halfLife: stats.halfLife ?? undefined,
+      shrinkage: finiteNumber(s.shrinkage, 'shrinkage'),
+      refreshEvery: finiteNumber(s.refreshEvery, 'refreshEvery'),
+      statistics: s.statistics === 'shared' ? shared : undefined,
+    });
+    detector.stats = stats;
+    detector.sinceRefresh = finiteNumber(s.sinceRefresh, 'sinceRefresh');
+    detector.precision.set(numberArray(s.precision, 'precision', d * d));
+    return detector;
+  }
+}
+
+/**
+ * Inverts a symmetric positive definite matrix (row-major, d x d) through its Cholesky factor into out. When the
+ * factorisation breaks down numerically, adds a growing ridge to the diagonal and tries again.
+ */
+export function invertSymmetric(a: Float64Array, d: number, out: Float64Array): void {
+  const l = new Float64Array(d * d);
+  let ridge = 0;
+  let scale = 0;
+  for (let i = 0; i < d; i++) scale = Math.max(scale, Math.abs(a[i * d + i]));
+  for (let attempt = 0; attempt < 30; attempt++) {
+    if (cholesky(a, d, l, ridge)) break;
+    ridge = ridge === 0 ? 1e-10 * (scale || 1) : ridge * 10;
+  }
+  // inverse = L^-T L^-1: invert L (lower triangular), then multiply.
+  const li = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    li[i * d + i] = 1 / l[i * d + i];
+    for (let j = 0; j < i; j++) {
+      let s = 0;
+      for (let k = j; k < i; k++) s += l[i * d + k] * li[k * d + j];
+      li[i * d + j] = -s / l[i * d + i];
+    }
+  }
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let k = i; k < d; k++) s += li[k * d + i] * li[k * d + j];
+      out[i * d + j] = s;
+      out[j * d + i] = s;
+    }
+  }
+}
+
+function cholesky(a: Float64Array, d: number, l: Float64Array, ridge: number): boolean {
+  l.fill(0);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * d + j] + (i === j ? ridge : 0);
+      for (let k = 0; k < j; k++) s -= l[i * d + k] * l[j * d + k];
+      if (i === j) {
+        if (!(s > 0)) return false;
+        l[i * d + i] = Math.sqrt(s);
+      } else {
+        l[i * d + j] = s / l[j * d + j];
+      }
+    }
+  }
+  return true;
+}

@@ -1,0 +1,198 @@
+// Live models shared by the learner and scorer nodes of a flow. Flow context is where a model is kept (and, with a
+// persistent store, saved); this registry holds the live instance so a message costs a Map lookup, not a context
+// read, and remembers what the editor's sidebar shows.
+import { modelFromJSON, type Model } from '../engine';
+
+/** The part of Node-RED's flow context the registry uses (callback form works with every store). */
+export interface FlowContext {
+  get(key: string, store: string | undefined, callback: (err: Error | null | undefined, value: unknown) => void): void;
+  set(key: string, value: unknown, store: string | undefined, callback: (err?: Error | null) => void): void;
+}
+
+export interface ScorePoint {
+  time: number;
+  score: number;
+  threshold: number;
+  label?: number;
+}
+
+export interface EvaluationSummary {
+  rocAuc: number;
+  averagePrecision: number;
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+const RECENT_SCORES = 200;
+
+/** One named model of one flow (tab or subflow instance) and one context store. */
+export class ModelEntry {
+  model: Model | undefined;
+  private loading: Promise<Model | undefined> | undefined;
+  users = 0;
+  learners = 0;
+  /** Records learned per second, smoothed; updated by the learner. */
+  learnRate = 0;
+  evaluation: EvaluationSummary | undefined;
+  // Ring buffer: the scorer adds a point per record, so no shifting.
+  private readonly scoreRing: ScorePoint[] = [];
+  private scoreNext = 0;
+  private changed = true;
+
+  constructor(
+    readonly id: string,
+    readonly flowId: string,
+    readonly name: string,
+    readonly store: string | undefined,
+    private readonly context: FlowContext,
+  ) {}
+
+  /** Reads the model from flow context once: a live model (redeploy) is reused, a snapshot (restart) revived. */
+  load(): Promise<Model | undefined> {
+    if (this.model) return Promise.resolve(this.model);
+    this.loading ??= new Promise<Model | undefined>((resolve, reject) => {
+      this.context.get(this.name, this.store, (err, value) => {
+        if (err) return reject(err);
+        try {
+          if (value === undefined || value === null) return resolve(undefined);
+          const model = isLiveModel(value) ? value : modelFromJSON(value);
+          resolve(model);
+        } catch (error) {
+          reject(
+            new Error(`the value under "${this.name}" in flow context is not a model: ${(error as Error).message}`),
+          );
+        }
+      });
+    }).then(
+      (model) => {
+        // A learner may have created one meanwhile: it wins.
+        this.model ??= model;
+        this.loading = undefined;
+        return this.model;
+      },
+      (error) => {
+        this.loading = undefined;
+        throw error;
+      },
+    );
+    return this.loading;
+  }
+
+  /** Writes the live model to flow context; a persistent store serialises it through its toJSON(). */
+  save(): Promise<void> {
+    const model = this.model;
+    return new Promise((resolve, reject) => {
+      this.context.set(this.name, model, this.store, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  replace(model: Model | undefined): void {
+    this.model = model;
+    this.scoreRing.length = 0;
+    this.scoreNext = 0;
+    this.evaluation = undefined;
+    this.changed = true;
+  }
+
+  addScore(point: ScorePoint): void {
+    this.scoreRing[this.scoreNext] = point;
+    this.scoreNext = (this.scoreNext + 1) % RECENT_SCORES;
+    this.changed = true;
+  }
+
+  /** The latest scores, oldest first. */
+  recentScores(): ScorePoint[] {
+    if (this.scoreRing.length < RECENT_SCORES) return this.scoreRing.slice();
+    return [...this.scoreRing.slice(this.scoreNext), ...this.scoreRing.slice(0, this.scoreNext)];
+  }
+
+  markChanged(): void {
+    this.changed = true;
+  }
+
+  /** True once after each change: the sidebar publisher sends only what moved. */
+  takeChanged(): boolean {
+    const was = this.changed;
+    this.changed = false;
+    return was;
+  }
+
+  summary(): ModelSummary {
+    const model = this.model;
+    let statistics: unknown;
+    let schema: unknown;
+    if (model) {
+      statistics = model.statistics();
+      schema = model.schema;
+    }
+    return {
+      id: this.id,
+      flowId: this.flowId,
+      name: this.name,
+      store: this.store ?? 'default',
+      exists: model !== undefined,
+      recordsLearned: model?.recordsLearned ?? 0,
+      learnRate: this.learnRate,
+      schema,
+      statistics,
+      recentScores: this.recentScores(),
+      evaluation: this.evaluation,
+    };
+  }
+}
+
+export interface ModelSummary {
+  id: string;
+  flowId: string;
+  name: string;
+  store: string;
+  exists: boolean;
+  recordsLearned: number;
+  learnRate: number;
+  schema: unknown;
+  statistics: unknown;
+  recentScores: ScorePoint[];
+  evaluation: EvaluationSummary | undefined;
+}
+
+export function isLiveModel(value: unknown): value is Model {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Model).scoreOne === 'function' &&
+    typeof (value as Model).learnOne === 'function'
+  );
+}
+
+const entries = new Map<string, ModelEntry>();
+
+/** The entry for a model name in a flow; every acquire is paired with a release when the node closes. */
+export function acquireModel(
+  flowId: string,
+  name: string,
+  store: string | undefined,
+  context: FlowContext,
+): ModelEntry {
+  const id = `${flowId}/${store ?? ''}/${name}`;
+  let entry = entries.get(id);
+  if (!entry) {
+    entry = new ModelEntry(id, flowId, name, store, context);
+    entries.set(id, entry);
+  }
+  entry.users++;
+  return entry;
+}
+
+export function releaseModel(entry: ModelEntry): void {
+  entry.users--;
+  if (entry.users <= 0) entries.delete(entry.id);
+}
+
+export function listModels(): ModelEntry[] {
+  return [...entries.values()];
+}
+
+export function findModel(id: string): ModelEntry | undefined {
+  return entries.get(id);
+}

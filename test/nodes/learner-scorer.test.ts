@@ -1,0 +1,368 @@
+// The online learner and anomaly scorer in a real Node-RED runtime (node-red-node-test-helper): prequential
+// scoring through the nodes equals the engine's, every command, redeploys, snapshots and bad records.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import helper from 'node-red-node-test-helper';
+import type { Node, NodeMessage } from 'node-red';
+import { createModel, type Model, type AttributeSpec } from '../../src/engine';
+import { rocAuc } from '../../src/engine/evaluation';
+import { nodeRedPath, projectRoot } from '../support/env';
+import { readShuttle, SHUTTLE_ATTRIBUTES } from '../support/shuttle';
+
+helper.init(nodeRedPath());
+
+const learnerNode = require(path.join(projectRoot, 'dist/nodes/stream-ml-online-learner/stream-ml-online-learner.js'));
+const scorerNode = require(path.join(projectRoot, 'dist/nodes/stream-ml-anomaly-scorer/stream-ml-anomaly-scorer.js'));
+const NODES = [learnerNode, scorerNode];
+
+type FlowNode = { id: string; type: string; [key: string]: unknown };
+type Msg = NodeMessage & Record<string, unknown>;
+
+const engineAttributes: AttributeSpec[] = SHUTTLE_ATTRIBUTES.map((a) =>
+  a.label ? { name: a.name, type: 'X', role: 'label' } : { name: a.name, type: 'C' },
+);
+
+function learner(id: string, extra: Record<string, unknown> = {}, wires: string[][] = [[], []]): FlowNode {
+  return {
+    id,
+    type: 'stream-ml-online-learner',
+    z: 'flow1',
+    model: 'shuttle',
+    attributes: SHUTTLE_ATTRIBUTES,
+    wires,
+    ...extra,
+  };
+}
+
+function scorer(id: string, extra: Record<string, unknown> = {}, wires: string[][] = [[]]): FlowNode {
+  return { id, type: 'stream-ml-anomaly-scorer', z: 'flow1', model: 'shuttle', wires, ...extra };
+}
+
+const tab: FlowNode = { id: 'flow1', type: 'tab', label: 'test' };
+const sink = (id: string): FlowNode => ({ id, type: 'helper', z: 'flow1' });
+
+/** Resolves with the next `count` messages a helper node receives (fails after 10 s). */
+function nextMessages(id: string, count = 1): Promise<Msg[]> {
+  const node = helper.getNode(id) as Node;
+  const got: Msg[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${id} received ${got.length} of ${count} messages`)), 10_000);
+    const listener = (msg: Msg) => {
+      got.push(msg);
+      if (got.length === count) {
+        clearTimeout(timer);
+        node.removeListener('input', listener);
+        resolve(got);
+      }
+    };
+    node.on('input', listener);
+  });
+}
+
+function flowModel(nodeId: string, name = 'shuttle'): Model {
+  return (helper.getNode(nodeId) as Node).context().flow.get(name) as Model;
+}
+
+async function send(nodeId: string, msg: Record<string, unknown>, outputId: string): Promise<Msg> {
+  const out = nextMessages(outputId);
+  (helper.getNode(nodeId) as Node).receive(msg as NodeMessage);
+  return (await out)[0];
+}
+
+before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
+after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+afterEach(() => helper.unload());
+
+describe('score, then learn, through the nodes', () => {
+  test('the Shuttle stream through scorer then learner gives the engine’s own scores and ROC-AUC', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [
+      tab,
+      scorer('s1', { labelField: 'outlier' }, [['l1']]),
+      learner('l1', {}, [['out'], []]),
+      sink('out'),
+    ]);
+    const scores: number[] = [];
+    const labels: number[] = [];
+    for (const record of records) {
+      const msg = await send('s1', { payload: { ...record } }, 'out');
+      const anomaly = msg.anomaly as { score: number; evaluation?: { rocAuc: number } };
+      scores.push(anomaly.score);
+      labels.push(record.outlier);
+    }
+    // The same stream straight through the engine, with the same options.
+    const model = createModel({ attributes: engineAttributes });
+    const engineScores = records.map((record) => {
+      const s = model.scoreOne(record).score;
+      model.learnOne(record);
+      return s;
+    });
+    assert.deepEqual(scores, engineScores);
+    const auc = rocAuc(scores, labels);
+    assert.ok(auc > 0.95, `ROC-AUC through the nodes ${auc}`);
+    assert.equal(flowModel('l1').recordsLearned, records.length);
+    assert.ok(flowModel('l1').schema.some((a) => a.name === 'outlier' && a.role === 'label'));
+  });
+
+  test('the scorer passes messages with warmingUp while there is no model, and flags after warm-up', async () => {
+    await helper.load(NODES, [tab, scorer('s1', { model: 'nothing-here' }, [['out']]), sink('out')]);
+    const msg = await send('s1', { payload: { f1: 1 } }, 'out');
+    const anomaly = msg.anomaly as { warmingUp: boolean; isAnomaly: boolean; invalid: string };
+    assert.equal(anomaly.warmingUp, true);
+    assert.equal(anomaly.isAnomaly, false);
+    assert.match(anomaly.invalid, /no model "nothing-here"/);
+  });
+
+  test('two outputs split normal and anomalous records; a fixed threshold applies', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [
+      tab,
+      scorer('s1', { outputs: 2, thresholdKind: 'fixed', thresholdValue: '0.5' }, [['normal'], ['anomalous']]),
+      learner('l1', { warmup: '50' }, [[], []]),
+      sink('normal'),
+      sink('anomalous'),
+    ]);
+    const normal: Msg[] = [];
+    const anomalous: Msg[] = [];
+    (helper.getNode('normal') as Node).on('input', (m: Msg) => normal.push(m));
+    (helper.getNode('anomalous') as Node).on('input', (m: Msg) => anomalous.push(m));
+    // Learn the first 2,000 records, then score 500 more.
+    const learn = helper.getNode('l1') as Node;
+    for (const record of records.slice(0, 2000)) learn.receive({ payload: record } as NodeMessage);
+    await until(() => flowModel('l1').recordsLearned === 2000);
+    for (const record of records.slice(2000, 2500))
+      (helper.getNode('s1') as Node).receive({ payload: { ...record } } as NodeMessage);
+    await until(() => normal.length + anomalous.length === 500);
+    assert.ok(
+      anomalous.length > 0 && normal.length > anomalous.length,
+      `${normal.length} normal, ${anomalous.length} anomalous`,
+    );
+    for (const m of anomalous) {
+      const a = m.anomaly as { score: number; isAnomaly: boolean; threshold: number; contributions: unknown[] };
+      assert.equal(a.isAnomaly, true);
+      assert.equal(a.threshold, 0.5);
+      assert.ok(a.score > 0.5);
+      assert.ok(a.contributions.length > 0 && a.contributions.length <= 3);
+    }
+    for (const m of normal) assert.ok((m.anomaly as { score: number }).score <= 0.5);
+  });
+
+  test('a batch (array of records) is scored and learned as a whole, one result per record', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [tab, scorer('s1', {}, [['l1']]), learner('l1', {}, [['out'], []]), sink('out')]);
+    const batch = records.slice(0, 500).map((r) => ({ ...r }));
+    const msg = await send('s1', { payload: batch }, 'out');
+    assert.equal((msg.anomaly as unknown[]).length, 500);
+    assert.equal(flowModel('l1').recordsLearned, 500);
+  });
+
+  test('payload mode writes the result into the record', async () => {
+    await helper.load(NODES, [tab, learner('l1'), scorer('s1', { output: 'payload' }, [['out']]), sink('out')]);
+    await until(() => flowModel('l1') !== undefined);
+    const msg = await send('s1', { payload: { ...readShuttle().records[0] } }, 'out');
+    assert.equal(msg.anomaly, undefined);
+    assert.equal(typeof (msg.payload as { anomaly: { score: number } }).anomaly.score, 'number');
+  });
+});
+
+describe('learner commands', () => {
+  const cmd = (topic: string, payload?: unknown) => ({ topic, payload });
+
+  test('snapshot, statistics, reset, forget, pause and resume', async () => {
+    const { records } = readShuttle();
+    // The gaussian detector can forget a record exactly (not every detector can).
+    await helper.load(NODES, [
+      tab,
+      learner('l1', { detector: 'gaussian' }, [['out'], ['model']]),
+      sink('out'),
+      sink('model'),
+    ]);
+    for (const record of records.slice(0, 100)) await send('l1', { payload: record }, 'out');
+    assert.equal(flowModel('l1').recordsLearned, 100);
+
+    const snapshot = await send('l1', cmd('snapshot'), 'model');
+    assert.equal(snapshot.topic, 'snapshot');
+    assert.equal((snapshot.payload as { format: string }).format, 'stream-ml-model');
+    assert.deepEqual(JSON.parse(JSON.stringify(snapshot.payload)), snapshot.payload);
+
+    const stats = await send('l1', cmd('statistics'), 'model');
+    const features = (stats.payload as { features: { name: string; count: number; mean: number }[] }).features;
+    const f1 = features.find((f) => f.name === 'f1');
+    const mean = records.slice(0, 100).reduce((s, r) => s + r.f1, 0) / 100;
+    assert.ok(f1 && Math.abs(f1.mean - mean) < 1e-9, `mean of f1 ${f1?.mean} vs ${mean}`);
+
+    (helper.getNode('l1') as Node).receive(cmd('forget', records[99]) as NodeMessage);
+    await until(() => flowModel('l1').recordsLearned === 99);
+
+    (helper.getNode('l1') as Node).receive(cmd('pause') as NodeMessage);
+    const passed = await send('l1', { payload: records[100] }, 'out');
+    assert.deepEqual(passed.payload, records[100]);
+    assert.equal(flowModel('l1').recordsLearned, 99);
+    (helper.getNode('l1') as Node).receive(cmd('resume') as NodeMessage);
+    await send('l1', { payload: records[100] }, 'out');
+    assert.equal(flowModel('l1').recordsLearned, 100);
+
+    (helper.getNode('l1') as Node).receive(cmd('reset') as NodeMessage);
+    await until(() => flowModel('l1').recordsLearned === 0);
+  });
+
+  test('a snapshot loaded into another learner gives identical scores; merge adds a stream', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [
+      tab,
+      learner('a', { model: 'model-a' }, [['out-a'], ['model-a']]),
+      learner('b', { model: 'model-b' }, [['out-b'], ['model-b']]),
+      scorer('score-a', { model: 'model-a' }, [['scored-a']]),
+      scorer('score-b', { model: 'model-b' }, [['scored-b']]),
+      ...['out-a', 'model-a', 'out-b', 'model-b', 'scored-a', 'scored-b'].map(sink),
+    ]);
+    for (const record of records.slice(0, 1000)) await send('a', { payload: record }, 'out-a');
+    const snapshot = (await send('a', { topic: 'snapshot' }, 'model-a')).payload;
+    (helper.getNode('b') as Node).receive({ topic: 'load', payload: snapshot } as NodeMessage);
+    await until(() => flowModel('b', 'model-b')?.recordsLearned === 1000);
+    for (const record of records.slice(1000, 1100)) {
+      const [sa, sb] = await Promise.all([
+        send('score-a', { payload: { ...record } }, 'scored-a'),
+        send('score-b', { payload: { ...record } }, 'scored-b'),
+      ]);
+      assert.equal((sa.anomaly as { score: number }).score, (sb.anomaly as { score: number }).score);
+    }
+    // b learns another 500 records; merging b's snapshot into a gives a model that saw 2,500.
+    for (const record of records.slice(1000, 1500)) await send('b', { payload: record }, 'out-b');
+    const snapshotB = (await send('b', { topic: 'snapshot' }, 'model-b')).payload;
+    (helper.getNode('a') as Node).receive({ topic: 'merge', payload: snapshotB } as NodeMessage);
+    await until(() => flowModel('a', 'model-a').recordsLearned === 2500);
+  });
+
+  test('a damaged snapshot is refused with a clear error and the model is untouched', async () => {
+    await helper.load(NODES, [
+      tab,
+      learner('l1', {}, [['out'], []]),
+      sink('out'),
+      { id: 'c1', type: 'catch', z: 'flow1', scope: null, uncaught: false, wires: [['caught']] },
+      sink('caught'),
+    ]);
+    await send('l1', { payload: readShuttle().records[0] }, 'out');
+    const caught = nextMessages('caught');
+    (helper.getNode('l1') as Node).receive({
+      topic: 'load',
+      payload: { format: 'stream-ml-model', version: 999 },
+    } as NodeMessage);
+    const [error] = await caught;
+    assert.match(String((error.error as { message: string }).message), /version/i);
+    assert.equal(flowModel('l1').recordsLearned, 1);
+  });
+});
+
+describe('the model across deploys', () => {
+  test('a redeploy keeps the model; changing the attribute table starts a new one', async () => {
+    const { records } = readShuttle();
+    const flow = [tab, learner('l1', {}, [['out'], []]), sink('out')];
+    await helper.load(NODES, flow);
+    for (const record of records.slice(0, 300)) await send('l1', { payload: record }, 'out');
+    const before = flowModel('l1');
+    await helper.setFlows(flow, 'full');
+    assert.equal(flowModel('l1'), before);
+    await send('l1', { payload: records[300] }, 'out');
+    assert.equal(flowModel('l1').recordsLearned, 301);
+
+    const changed = SHUTTLE_ATTRIBUTES.map((a) => (a.name === 'f1' ? { ...a, type: 'X' } : a));
+    await helper.setFlows([tab, learner('l1', { attributes: changed }, [['out'], []]), sink('out')], 'full');
+    await send('l1', { payload: records[301] }, 'out');
+    assert.equal(flowModel('l1').recordsLearned, 1);
+    assert.equal(flowModel('l1').schema.find((a) => a.name === 'f1')?.type, 'X');
+  });
+});
+
+describe('bad records', () => {
+  const catcher: FlowNode[] = [
+    { id: 'c1', type: 'catch', z: 'flow1', scope: null, uncaught: false, wires: [['caught']] },
+    sink('caught'),
+  ];
+
+  test('learner: skip counts and drops the bad record, error reports it to Catch; the model stays clean', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [
+      tab,
+      learner('l-skip', { model: 'm-skip' }, [['out-skip'], []]),
+      learner('l-error', { model: 'm-error', invalidValues: 'error' }, [['out-error'], []]),
+      sink('out-skip'),
+      sink('out-error'),
+      ...catcher,
+    ]);
+    const bad = { ...records[0], f3: 'not a number' };
+    for (const record of records.slice(0, 20)) {
+      await send('l-skip', { payload: record }, 'out-skip');
+      await send('l-error', { payload: record }, 'out-error');
+    }
+    // The bad value is counted as missing for its attribute and changes nothing else.
+    const withoutMissing = () =>
+      JSON.stringify(flowModel('l-skip', 'm-skip').statistics(), (key, value) =>
+        key === 'missing' ? undefined : value,
+      );
+    const statsBefore = withoutMissing();
+    await send('l-skip', { payload: bad }, 'out-skip');
+    assert.equal(flowModel('l-skip', 'm-skip').recordsLearned, 20);
+    assert.equal(withoutMissing(), statsBefore);
+    const f3 = (
+      flowModel('l-skip', 'm-skip').statistics() as { features: { name: string; missing: number }[] }
+    ).features.find((f) => f.name === 'f3');
+    assert.equal(f3?.missing, 1);
+
+    const caught = nextMessages('caught');
+    await send('l-error', { payload: bad }, 'out-error');
+    const [error] = await caught;
+    assert.match(String((error.error as { message: string }).message), /not learned/);
+    assert.equal(flowModel('l-error', 'm-error').recordsLearned, 20);
+  });
+
+  test('learner: a payload that is not a record is an error, not a crash', async () => {
+    await helper.load(NODES, [tab, learner('l1', {}, [['out'], []]), sink('out'), ...catcher]);
+    const caught = nextMessages('caught');
+    (helper.getNode('l1') as Node).receive({ payload: 'hello' } as NodeMessage);
+    const [error] = await caught;
+    assert.match(String((error.error as { message: string }).message), /must be an object or an array/);
+    await send('l1', { payload: readShuttle().records[0] }, 'out');
+    assert.equal(flowModel('l1').recordsLearned, 1);
+  });
+
+  test('scorer: error reports a mismatched record to Catch, pass marks it, drop drops it', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [
+      tab,
+      learner('l1', {}, [['learned'], []]),
+      scorer('s-error', {}, [['out-error']]),
+      scorer('s-pass', { onInvalid: 'pass' }, [['out-pass']]),
+      scorer('s-drop', { onInvalid: 'drop' }, [['out-drop']]),
+      ...['learned', 'out-error', 'out-pass', 'out-drop'].map(sink),
+      ...catcher,
+    ]);
+    for (const record of records.slice(0, 10)) await send('l1', { payload: record }, 'learned');
+    const mismatched = { temperature: 21.5 };
+    const caught = nextMessages('caught');
+    const passedOnError = await send('s-error', { payload: { ...mismatched } }, 'out-error');
+    const [error] = await caught;
+    assert.match(String((error.error as { message: string }).message), /does not match model "shuttle"/);
+    assert.ok((passedOnError.anomaly as { invalid?: string }).invalid);
+
+    const passed = await send('s-pass', { payload: { ...mismatched } }, 'out-pass');
+    assert.ok((passed.anomaly as { invalid?: string }).invalid);
+
+    const arrived: Msg[] = [];
+    (helper.getNode('out-drop') as Node).on('input', (m: Msg) => arrived.push(m));
+    (helper.getNode('s-drop') as Node).receive({ payload: { ...mismatched } } as NodeMessage);
+    const good = await send('s-drop', { payload: { ...records[11] } }, 'out-drop');
+    assert.equal(typeof (good.anomaly as { score: number }).score, 'number');
+    assert.equal(arrived.length, 1, 'only the good record arrives');
+    assert.equal((arrived[0].payload as { f1: number }).f1, records[11].f1);
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting for a condition');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,133 @@
+// The learner and scorer in the real `node-red` command: a model kept in the localfilesystem context store
+// survives a restart, and the admin route behind the sidebar refuses users without permission.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { nodeRedPath } from '../support/env';
+import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+import { readShuttle, SHUTTLE_ATTRIBUTES } from '../support/shuttle';
+
+// bcryptjs comes with Node-RED (its admin login uses it).
+const bcrypt = createRequire(nodeRedPath())('bcryptjs') as { hashSync(s: string, rounds: number): string };
+
+const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-runtime-'));
+const PASSWORD = 'correct horse battery staple';
+const settings = {
+  flowFile: 'flows.json',
+  uiHost: '127.0.0.1',
+  logging: { console: { level: 'info' } },
+  contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem' } },
+  adminAuth: {
+    type: 'credentials',
+    users: [
+      { username: 'admin', password: bcrypt.hashSync(PASSWORD, 4), permissions: '*' },
+      { username: 'flows-only', password: bcrypt.hashSync(PASSWORD, 4), permissions: 'flows.read' },
+    ],
+  },
+};
+const flows = [
+  { id: 'tab1', type: 'tab', label: 'runtime test' },
+  { id: 'in-learn', type: 'http in', z: 'tab1', url: '/learn', method: 'post', wires: [['learner']] },
+  {
+    id: 'learner',
+    type: 'stream-ml-online-learner',
+    z: 'tab1',
+    model: 'shuttle',
+    store: 'file',
+    attributes: SHUTTLE_ATTRIBUTES,
+    saveInterval: '60',
+    wires: [['out-learn'], []],
+  },
+  { id: 'out-learn', type: 'http response', z: 'tab1', wires: [] },
+  { id: 'in-score', type: 'http in', z: 'tab1', url: '/score', method: 'post', wires: [['scorer']] },
+  {
+    id: 'scorer',
+    type: 'stream-ml-anomaly-scorer',
+    z: 'tab1',
+    model: 'shuttle',
+    store: 'file',
+    output: 'payload',
+    wires: [['out-score']],
+  },
+  { id: 'out-score', type: 'http response', z: 'tab1', wires: [] },
+];
+
+let nodeRed: NodeRedProcess | undefined;
+
+async function post(url: string, body: unknown): Promise<unknown> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  return res.json();
+}
+
+async function scores(base: string, records: Record<string, number>[]): Promise<number[]> {
+  const scored = (await post(`${base}/score`, records)) as { anomaly: { score: number; invalid?: string } }[];
+  return scored.map((r) => {
+    assert.equal(r.anomaly.invalid, undefined);
+    return r.anomaly.score;
+  });
+}
+
+before(() => prepareUserFolder(userDir, settings, flows));
+after(async () => {
+  await nodeRed?.stop();
+  fs.rmSync(userDir, { recursive: true, force: true });
+});
+
+test('a model in the localfilesystem store survives a restart of Node-RED', async () => {
+  const { records } = readShuttle();
+  nodeRed = await startNodeRed(userDir);
+  await post(`${nodeRed.url}/learn`, records.slice(0, 2000));
+  const probe = records.slice(2000, 2050);
+  const before = await scores(nodeRed.url, probe);
+  await nodeRed.stop();
+  assert.ok(fs.existsSync(path.join(userDir, 'context', 'tab1', 'flow.json')), 'the store wrote the flow context');
+
+  nodeRed = await startNodeRed(userDir);
+  const afterRestart = await scores(nodeRed.url, probe);
+  assert.deepEqual(afterRestart, before);
+  assert.doesNotMatch(nodeRed.output(), /not a model|could not read model/);
+});
+
+test('the models admin route needs the stream-ml.read permission', async () => {
+  assert.ok(nodeRed, 'started by the previous test');
+  const base = nodeRed.url;
+  const token = async (username: string, scope: string) => {
+    const res = await fetch(`${base}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_id: 'node-red-admin',
+        grant_type: 'password',
+        scope,
+        username,
+        password: PASSWORD,
+      }),
+    });
+    assert.equal(res.status, 200);
+    return ((await res.json()) as { access_token: string }).access_token;
+  };
+  const anonymous = await fetch(`${base}/stream-ml/models`);
+  assert.equal(anonymous.status, 401);
+  const limited = await fetch(`${base}/stream-ml/models`, {
+    headers: { authorization: `Bearer ${await token('flows-only', 'flows.read')}` },
+  });
+  assert.equal(limited.status, 401);
+  const admin = await fetch(`${base}/stream-ml/models`, {
+    headers: { authorization: `Bearer ${await token('admin', '*')}` },
+  });
+  assert.equal(admin.status, 200);
+  const models = (await admin.json()) as { name: string; store: string; recordsLearned: number; statistics: unknown }[];
+  const shuttle = models.find((m) => m.name === 'shuttle');
+  assert.ok(shuttle, JSON.stringify(models));
+  assert.equal(shuttle.store, 'file');
+  assert.equal(shuttle.recordsLearned, 2000);
+  assert.equal((shuttle.statistics as { features: unknown[] }).features.length, 9);
+});

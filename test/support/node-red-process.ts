@@ -1,0 +1,83 @@
+// The real `node-red` command in a child process, on a user folder with this package installed as a symlink:
+// for tests that restart Node-RED or need its admin security, which the test helper's mock runtime lacks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { nodeRedPath, projectRoot } from './env';
+
+export interface NodeRedProcess {
+  url: string;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The node-red package folder of the line under test (NODE_RED_PATH names the folder; else it is resolved). */
+export function nodeRedPackageDir(): string {
+  const resolved = nodeRedPath();
+  return fs.statSync(resolved).isDirectory() ? resolved : path.dirname(require.resolve('node-red/package.json'));
+}
+
+/** Writes settings.js (from a JSON-able object plus raw JS snippets) and links the package into the folder. */
+export function prepareUserFolder(userDir: string, settings: Record<string, unknown>, flows: unknown[]): void {
+  fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
+  const link = path.join(userDir, 'node_modules', 'node-red-contrib-stream-ml');
+  if (!fs.existsSync(link)) fs.symlinkSync(projectRoot, link, 'dir');
+  fs.writeFileSync(
+    path.join(userDir, 'package.json'),
+    JSON.stringify({
+      name: 'test-user-folder',
+      version: '0.0.0',
+      private: true,
+      dependencies: { 'node-red-contrib-stream-ml': '*' },
+    }),
+  );
+  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows, null, 2));
+}
+
+/** Starts node-red on the folder and resolves once it has started its flows. */
+export async function startNodeRed(userDir: string, timeoutMs = 60_000): Promise<NodeRedProcess> {
+  const port = await freePort();
+  const redJs = path.join(nodeRedPackageDir(), 'red.js');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js'), '--port', String(port)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const started = Date.now();
+  while (!/Started flows/.test(output)) {
+    if (child.exitCode !== null) throw new Error(`node-red exited during start-up:\n${output}`);
+    if (Date.now() - started > timeoutMs) {
+      child.kill('SIGKILL');
+      throw new Error(`node-red did not start its flows within ${timeoutMs / 1000}s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGINT');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
