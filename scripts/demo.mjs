@@ -6,12 +6,14 @@
 //   npm run demo                      runs until Ctrl-C
 //   npm run demo -- --once            exits once the replay is done and its predictions are read (tests use it)
 //   npm run demo -- --no-replay       no replay from here: for an example flow that replays the data itself
+//   npm run demo -- --no-broker       the example without a broker, even where Kafka could run
 //
 // Environment: KAFKA_BROKERS (else a local broker, scripts/kafka.mjs), PORT (1880; 0 picks a free one),
 // DEMO_RATE (records/s, 500), DEMO_LIMIT (records to replay, all 49,097), DEMO_EXIT_AFTER_REPLAY=1 (as --once),
 // DEMO_PREDICTIONS_TIMEOUT (seconds to wait for predictions after the replay, 60), DEMO_CONSUMER_WAIT (seconds to
 // wait for the flow's consumer to join before the replay, 30), DEMO_USER_DIR (the Node-RED user folder,
 // .node-red-demo), SHUTTLE_DATA_DIR (see scripts/shuttle-data.mjs).
+/* global fetch */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,14 +24,15 @@ const startedAt = Date.now();
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
 for (const arg of args) {
-  if (!['--once', '--no-replay'].includes(arg)) {
-    console.error(`unknown option ${arg}; usage: node scripts/demo.mjs [--once] [--no-replay]`);
+  if (!['--once', '--no-replay', '--no-broker'].includes(arg)) {
+    console.error(`unknown option ${arg}; usage: node scripts/demo.mjs [--once] [--no-replay] [--no-broker]`);
     process.exit(2);
   }
 }
 const env = process.env;
 const once = args.has('--once') || env.DEMO_EXIT_AFTER_REPLAY === '1';
 const replayHere = !args.has('--no-replay');
+const withoutBroker = args.has('--no-broker') || env.DEMO_NO_BROKER === '1';
 const port = Number(env.PORT ?? 1880);
 const rate = Number(env.DEMO_RATE ?? 500);
 const limit = env.DEMO_LIMIT ? Number(env.DEMO_LIMIT) : Infinity;
@@ -110,6 +113,14 @@ function loadExample(name) {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
 
+// The header and the first `n` records of the CSV, in the user folder, for a flow that reads the file itself.
+function writeFirstRecords(csv, n) {
+  const lines = fs.readFileSync(csv, 'utf8').split('\n');
+  const file = path.join(userDir, `shuttle-first-${n}.csv`);
+  fs.writeFileSync(file, lines.slice(0, n + 1).join('\n') + '\n');
+  return file;
+}
+
 // ROC-AUC by ranks (ties share their mean rank); undefined unless both classes are present.
 function rocAuc(pairs) {
   const sorted = [...pairs].sort((a, b) => a.score - b.score);
@@ -170,9 +181,10 @@ async function main() {
   say(`Shuttle data: ${shown(csv)} (${count(records.length)} records to replay)`);
 
   // ---- the broker ----
-  let brokers = env.KAFKA_BROKERS;
+  let brokers = withoutBroker ? undefined : env.KAFKA_BROKERS;
   let noBroker;
-  if (brokers) say(`Kafka: KAFKA_BROKERS=${brokers}`);
+  if (withoutBroker) noBroker = '--no-broker asked for the example without a broker';
+  else if (brokers) say(`Kafka: KAFKA_BROKERS=${brokers}`);
   else {
     say('Kafka: KAFKA_BROKERS is not set, starting the local broker (scripts/kafka.mjs; Java 17+ and Maven)');
     try {
@@ -196,7 +208,7 @@ async function main() {
     if (!flows) throw new Error(`examples/${exampleName}.json is missing`);
     for (const node of flows) if (node.type === 'stream-ml-kafka-broker') node.brokers = brokers;
   } else {
-    say(`no Kafka broker and no way to start one: ${noBroker}`);
+    say(withoutBroker ? noBroker : `no Kafka broker and no way to start one: ${noBroker}`);
     exampleName = LOCAL_EXAMPLE;
     flows = loadExample(exampleName);
     if (!flows) {
@@ -208,9 +220,19 @@ async function main() {
     }
     say(`running the example "${LOCAL_EXAMPLE}" instead: the same models, with no Kafka in between`);
   }
-  // Flows can read these with ${…} in node properties.
-  env.SHUTTLE_CSV = csv;
+  // Flows can read these with ${…} in node properties (the example without a broker reads SHUTTLE_CSV). With
+  // DEMO_LIMIT, the flow gets a CSV of that many records too.
+  fs.mkdirSync(userDir, { recursive: true });
+  env.SHUTTLE_CSV = Number.isFinite(limit) ? writeFirstRecords(csv, records.length) : csv;
   if (brokers) env.KAFKA_BROKERS = brokers;
+  // The flow's own pacing (a delay node in rate mode) follows DEMO_RATE.
+  if (env.DEMO_RATE) {
+    for (const node of flows) {
+      if (node.type !== 'delay' || node.pauseType !== 'rate') continue;
+      Object.assign(node, { rate: String(rate), nbRateUnits: '1', rateUnits: 'second' });
+      if (/records\/s/.test(node.name ?? '')) node.name = `${count(rate)} records/s`;
+    }
+  }
 
   // ---- topics, and a reader of the predictions that is in the group before anything is written ----
   let kafka;
@@ -334,6 +356,8 @@ async function main() {
     say(`replay done: ${count(sent)} records in ${seconds(Date.now() - replayStart)}`);
   } else if (brokers) {
     say('--no-replay: the flow replays the data itself');
+  } else {
+    return runWithoutBroker(nodeRed, flows, records.length, errorsOf);
   }
 
   if (!once) {
@@ -342,12 +366,6 @@ async function main() {
   }
 
   // ---- --once: wait for the predictions, then report and stop ----
-  if (!brokers) {
-    await new Promise((r) => setTimeout(r, predictionsTimeoutMs));
-    const errors = errorsOf(nodeRed.problems);
-    say(`ran ${seconds(predictionsTimeoutMs)} without a broker; ${errors.length} Node-RED errors`);
-    return stopAll(errors.length === 0 ? 0 : 1);
-  }
   const waitStart = Date.now();
   for (;;) {
     if (stopping) return stopping;
@@ -373,6 +391,77 @@ async function main() {
   }
   say(`done in ${seconds(Date.now() - startedAt)}`);
   return stopAll(predictions.count > 0 ? 0 : 1);
+}
+
+// Without a broker the flow reads the CSV itself: press its replay button (an inject node named "replay…"),
+// then follow the model through the learner's admin route until every record is learned.
+async function runWithoutBroker(nodeRed, flows, total, errorsOf) {
+  const button = flows.find((node) => node.type === 'inject' && /replay/i.test(node.name ?? ''));
+  if (replayHere && button) {
+    const response = await fetch(`${nodeRed.url}inject/${button.id}`, { method: 'POST' });
+    if (!response.ok) throw new Error(`pressing "${button.name}" failed: HTTP ${response.status}`);
+    say(`replaying ${count(total)} records through the flow: pressed its "${button.name}" button`);
+  } else {
+    say('the flow replays the data itself');
+  }
+  const replayStart = Date.now();
+  let firstAt;
+  let learned = 0;
+  let lastChange = Date.now();
+  let lastReport = Date.now();
+  let summary;
+  const report = () => {
+    const elapsed = (Date.now() - replayStart) / 1000;
+    const auc = summary?.evaluation?.rocAuc;
+    console.log(
+      `[replay] ${count(learned)} / ${count(total)} records scored and learned ` +
+        `(${Math.round((100 * learned) / total)} %), ${count(Math.round(learned / Math.max(elapsed, 0.001)))} records/s` +
+        (Number.isFinite(auc) ? `, ROC-AUC ${auc.toFixed(4)}` : ''),
+    );
+  };
+  while (!stopping) {
+    let models;
+    try {
+      const response = await fetch(`${nodeRed.url}stream-ml/models`, { headers: { Accept: 'application/json' } });
+      models = response.ok ? await response.json() : undefined;
+    } catch {
+      models = undefined;
+    }
+    summary = models?.find((m) => m.name === 'shuttle') ?? models?.[0];
+    if (summary && summary.recordsLearned !== learned) {
+      learned = summary.recordsLearned;
+      lastChange = Date.now();
+    }
+    if (firstAt === undefined && (learned > 0 || summary?.recentScores?.length > 0)) {
+      firstAt = Date.now();
+      say(`first record scored ${seconds(firstAt - startedAt)} after the start (time to the first chart point)`);
+    }
+    if (Date.now() - lastReport >= 5000) {
+      lastReport = Date.now();
+      report();
+    }
+    if (learned >= total) break;
+    if (once && Date.now() - lastChange > predictionsTimeoutMs) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (stopping) return stopping;
+  report();
+  if (learned >= total) say(`replay done: ${count(learned)} records in ${seconds(Date.now() - replayStart)}`);
+  if (!once) {
+    say('Node-RED keeps running; Ctrl-C stops it');
+    return undefined;
+  }
+  const errors = errorsOf(nodeRed.problems);
+  for (const error of errors) say(`Node-RED error: ${error}`);
+  const evaluation = summary?.evaluation;
+  say(
+    `model ${summary?.name ?? '(none)'} learned ${count(learned)} of ${count(total)} records` +
+      (evaluation
+        ? `; ROC-AUC ${evaluation.rocAuc.toFixed(4)}, average precision ${evaluation.averagePrecision.toFixed(4)}`
+        : ''),
+  );
+  say(`done in ${seconds(Date.now() - startedAt)}`);
+  return stopAll(learned >= total && errors.length === 0 ? 0 : 1);
 }
 
 main().catch((error) => {

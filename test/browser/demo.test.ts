@@ -24,6 +24,11 @@ declare const RED: {
   };
 };
 
+interface KafkaScript {
+  startKafka(): Promise<{ brokers: string; reused?: boolean }>;
+  stopKafka(): Promise<boolean>;
+}
+
 /** The demo as a child process, with its output kept and waited on (always with a bound). */
 class Demo {
   readonly child: ChildProcess;
@@ -76,7 +81,7 @@ class Demo {
       }
     }
     if (/\[kafka\] Apache Kafka .* up at/.test(this.output) && !/\[kafka\] stopped/.test(this.output)) {
-      const kafka = await importScript<{ stopKafka(): Promise<boolean> }>('kafka.mjs');
+      const kafka = await importScript<KafkaScript>('kafka.mjs');
       await kafka.stopKafka();
     }
   }
@@ -188,7 +193,7 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
     t.diagnostic(`time to the first chart point: ${after} s`);
   });
 
-  test('the dashboard chart fills with points and shows the ROC-AUC', { todo }, async (t) => {
+  test('the dashboard of the Kafka example fills with points and shows the ROC-AUC', { todo }, async (t) => {
     if (!needsBroker(t)) return;
     // Without predictions there is nothing to chart: fail at once rather than after the waits below.
     assert.match(demo.output, /first prediction read/);
@@ -207,20 +212,6 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
     } finally {
       await dashboard.close();
     }
-  });
-
-  test('the sidebar tab shows live statistics of model shuttle', { todo }, async (t) => {
-    if (!needsBroker(t)) return;
-    // Without predictions there is nothing to show: fail at once rather than after the waits below.
-    assert.match(demo.output, /first prediction read/);
-    await page
-      .locator('#red-ui-tab-stream-ml a, .red-ui-tab-button[title*="stream"]')
-      .first()
-      .click({ timeout: 10_000 });
-    const panel = page.locator('.red-ui-sidebar .stream-ml-sidebar');
-    await panel.getByText('shuttle').first().waitFor({ timeout: 10_000 });
-    await panel.getByText('records').first().waitFor({ timeout: 10_000 });
-    await screenshot(page, 'demo-sidebar');
   });
 
   test('Ctrl-C stops Node-RED and the broker the demo started', async (t) => {
@@ -277,18 +268,33 @@ describe('npm run demo -- --once, with a stand-in for the flow', () => {
   let demo: Demo;
   let userDir: string;
   let stop: (() => Promise<void>) | undefined;
+  let kafkaScript: KafkaScript | undefined;
+  let noBroker: string | undefined;
 
   before(async () => {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-demo-standin-'));
+    // The stand-in must outlive the demo, so the broker is this test's, not one the demo starts and stops.
+    let brokers = process.env.KAFKA_BROKERS;
+    if (!brokers) {
+      const script = await importScript<KafkaScript>('kafka.mjs');
+      try {
+        const state = await script.startKafka();
+        brokers = state.brokers;
+        if (!state.reused) kafkaScript = script;
+      } catch (error) {
+        noBroker = (error as Error).message;
+        return;
+      }
+    }
     demo = new Demo(['--once'], {
       PORT: '0',
       DEMO_USER_DIR: userDir,
       DEMO_LIMIT: '2000',
       DEMO_RATE: '2000',
       DEMO_CONSUMER_WAIT: '60',
+      KAFKA_BROKERS: brokers,
     });
-    const found = await demo.waitFor(/on Kafka (\S+)|no Kafka broker/, 240_000);
-    if (!found[1]) return;
+    const found = await demo.waitFor(/on Kafka (\S+)/, 120_000);
     const { Kafka, logLevel, Partitioners } = require('kafkajs') as typeof import('kafkajs');
     const kafka = new Kafka({
       clientId: 'demo-test-standin',
@@ -322,13 +328,15 @@ describe('npm run demo -- --once, with a stand-in for the flow', () => {
   });
 
   after(async () => {
-    await stop?.();
+    // Bounded: a kafkajs client whose broker has gone keeps retrying.
+    await Promise.race([stop?.(), new Promise((r) => setTimeout(r, 15_000).unref())]);
     await demo?.stop();
+    await kafkaScript?.stopKafka();
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
 
   test('waits for the consumer, times the first prediction, and scores what comes back', (t) => {
-    if (demo.noBroker) return t.skip('no Kafka broker here (no KAFKA_BROKERS, no Java)');
+    if (noBroker) return t.skip(`no Kafka broker here: ${noBroker}`);
     const out = demo.output;
     assert.match(out, /the flow's consumer is reading shuttle-sensor \(group demo-test-standin, joined after/);
     assert.match(out, /first prediction read from shuttle-sensor-preds [\d.]+ s after the start/);
@@ -349,7 +357,9 @@ describe('npm run demo without a broker', () => {
         JAVA_HOME: path.join(scratch, 'no-java-here'),
         STREAM_ML_CACHE: path.join(scratch, 'cache'),
         SHUTTLE_DATA_DIR: shuttleDir(),
-        DEMO_PREDICTIONS_TIMEOUT: '3',
+        DEMO_PREDICTIONS_TIMEOUT: '10',
+        DEMO_LIMIT: '1000',
+        DEMO_RATE: '2000',
         KAFKA_BROKERS: '',
       };
       const demo = new Demo(['--once'], env);
@@ -358,6 +368,7 @@ describe('npm run demo without a broker', () => {
       if (fs.existsSync(path.join(projectRoot, 'examples', 'Shuttle anomaly detection without a broker.json'))) {
         assert.match(demo.output, /running the example "Shuttle anomaly detection without a broker" instead/);
         assert.match(demo.output, /editor: {4}http:\/\/127\.0\.0\.1:\d+\//);
+        assert.match(demo.output, /model shuttle learned 1,000 of 1,000 records; ROC-AUC 0\.\d{4}/);
         assert.equal(code, 0, demo.output);
       } else {
         assert.match(demo.output, /is not in this version yet\. Set KAFKA_BROKERS=host:port/);
@@ -367,4 +378,121 @@ describe('npm run demo without a broker', () => {
       fs.rmSync(scratch, { recursive: true, force: true });
     }
   });
+});
+
+// The example without a broker, end to end in the browser: the demo presses the flow's replay button, the
+// dashboard's chart fills and shows the running ROC-AUC, and the editor's sidebar tab shows the model's live
+// statistics. Screenshots: demo-local-dashboard.png, demo-local-sidebar.png, demo-local-editor.png.
+describe('npm run demo -- --no-broker, in the browser', { skip: browserUnavailable() }, () => {
+  const local = 'Shuttle anomaly detection without a broker';
+  let demo: Demo;
+  let userDir: string;
+  let editorUrl: string;
+  let browser: Browser | undefined;
+
+  before(async () => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-demo-local-'));
+    // Slow enough that the chart is still filling while the browser looks, and that headless Chromium on a
+    // small machine keeps up with the chart (at the example's 500 records/s it falls behind; see the report).
+    demo = new Demo(['--no-broker'], { PORT: '0', DEMO_USER_DIR: userDir, DEMO_LIMIT: '8000', DEMO_RATE: '100' });
+    editorUrl = (await demo.waitFor(/editor: {4}(http:\/\/127\.0\.0\.1:\d+\/)/, 120_000))[1];
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await demo?.stop();
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  test('the demo runs the example without a broker and presses its replay button', async () => {
+    assert.ok(fs.existsSync(path.join(projectRoot, 'examples', `${local}.json`)));
+    await demo.waitFor(/replaying 8,000 records through the flow: pressed its "replay Shuttle" button/, 30_000);
+    const [, after] = await demo.waitFor(/first record scored ([\d.]+) s after the start/, 30_000);
+    t0 = Number(after);
+  });
+
+  let t0 = 0;
+
+  test('the dashboard chart fills with points and shows the running ROC-AUC', async (t) => {
+    t.diagnostic(`time to the first chart point: ${t0} s after the demo started`);
+    const page = await browser!.newPage();
+    try {
+      await page.goto(`${editorUrl}dashboard`);
+      const chart = page.locator('.nrdb-ui-chart').first();
+      await chart.waitFor();
+      const auc = page.getByText('running ROC-AUC').first();
+      await auc.waitFor();
+      // The ROC-AUC widget shows a number once a hundred records have been scored.
+      await page
+        .getByText(/^0\.\d{4}$/)
+        .first()
+        .waitFor({ timeout: 30_000 });
+      const first = await chart.screenshot();
+      await page.waitForTimeout(2000);
+      const second = await chart.screenshot();
+      assert.ok(!first.equals(second), 'the chart changes as records are scored');
+      await screenshot(page, 'demo-local-dashboard');
+    } finally {
+      await page.close();
+    }
+  });
+
+  async function openSidebarTab(page: Page): Promise<void> {
+    const button = page.locator('#red-ui-tab-stream-ml-link-button');
+    if (await button.isVisible()) return button.click();
+    // Tabs that do not fit as buttons are in the sidebar's menu.
+    await page.locator('.red-ui-tab-link-buttons', { has: button }).locator('.red-ui-tab-link-button-menu').click();
+    await page.locator('#red-ui-tabs-menu-option-stream-ml').click();
+  }
+
+  test('the editor sidebar tab shows the model with live statistics', async () => {
+    const page = await browser!.newPage();
+    try {
+      await page.goto(editorUrl);
+      await page.locator('#red-ui-workspace-tabs .red-ui-tab', { hasText: local }).waitFor();
+      await openSidebarTab(page);
+      const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="shuttle"]');
+      await model.waitFor();
+      await model.locator('.stream-ml-model-auc', { hasText: /ROC-AUC 0\.\d{3}/ }).waitFor();
+      await model.locator('.stream-ml-model-chart').waitFor();
+      const attributes = await model.locator('.stream-ml-model-stats tr td:first-child').allTextContents();
+      assert.deepEqual(attributes.slice(0, 9), ['f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8', 'f9']);
+      // Live: what the tab shows moves on while the replay runs.
+      const before = await model.textContent();
+      await page.waitForFunction(
+        (old) => document.querySelector('.stream-ml-model[data-model="shuttle"]')?.textContent !== old,
+        before,
+        { timeout: 15_000 },
+      );
+      await screenshot(page, 'demo-local-sidebar');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test(
+    'the sidebar tab is labelled in words, not message keys',
+    {
+      todo: 'the learner calls RED._ without its node-set namespace, so the tab shows stream-ml-online-learner.sidebar.* keys',
+    },
+    async () => {
+      const page = await browser!.newPage();
+      try {
+        await page.goto(editorUrl);
+        await page.locator('#red-ui-workspace-tabs .red-ui-tab', { hasText: local }).waitFor();
+        await openSidebarTab(page);
+        const records = page.locator('.stream-ml-model[data-model="shuttle"] .stream-ml-model-records');
+        await records.waitFor();
+        assert.match((await records.textContent()) ?? '', /[\d,]+ records learned/);
+        await page.locator('.red-ui-tab-link-button-menu').first().click();
+        assert.equal(
+          (await page.locator('#red-ui-tabs-menu-option-stream-ml').textContent())?.trim(),
+          'Stream ML models',
+        );
+      } finally {
+        await page.close();
+      }
+    },
+  );
 });

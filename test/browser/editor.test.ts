@@ -34,6 +34,7 @@ declare const RED: {
     eachConfig(cb: (n: EditorNode) => void): void;
     dirty(set?: boolean): boolean;
     eachWorkspace(cb: (ws: { id: string; label: string }) => void): void;
+    node(id: string): unknown;
   };
   workspaces: { active(): string; show(id: string): void };
 };
@@ -222,37 +223,56 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     assert.deepEqual(pageErrors, []);
   });
 
-  // This step needs the learner and scorer nodes' real dialogs (issue 5). Its body is written against the UI
-  // those nodes are expected to have; switch it on by removing `todo`. The live steps are in demo.test.ts.
-  const todo = 'needs the learner/scorer nodes (issue 5)';
-
-  test('the learner dialog sets attribute types and the scorer a threshold', { todo }, async () => {
-    page.setDefaultTimeout(5_000);
-    try {
-      const nodes = await editorNodes(page);
-      const learner = nodes.find((n) => n.id === LEARNER) ?? nodes.find((n) => n.type === 'stream-ml-online-learner');
-      await openDialog(page, learner!.id);
-      // One row per field of the attribute table: field name, type C/B/T/S/X, label role.
-      const rows = page.locator('#node-input-attributes-container > li');
-      assert.ok((await rows.count()) > 0, 'the attribute table has rows');
-      for (let i = 0; i < (await rows.count()); i++) {
-        const row = rows.nth(i);
-        const field = await row.locator('.node-input-attribute-name').inputValue();
-        await row.locator('.node-input-attribute-type').selectOption(field === 'outlier' ? 'X' : 'C');
-      }
-      await screenshot(page, 'editor-learner-attributes');
-      await page.locator('#node-dialog-ok').click();
-      const scorer = nodes.find((n) => n.id === SCORER) ?? nodes.find((n) => n.type === 'stream-ml-anomaly-scorer');
-      await openDialog(page, scorer!.id);
-      await page.locator('#node-input-thresholdMode').selectOption('fixed');
-      await page.locator('#node-input-threshold').fill('0.8');
-      await screenshot(page, 'editor-scorer-threshold');
-      await page.locator('#node-dialog-ok').click();
-      await page.locator('#red-ui-header-button-deploy').click();
-      await page.locator('.red-ui-notification', { hasText: 'Successfully deployed' }).waitFor();
-      assert.deepEqual(errorsOf(nodeRed.problems), []);
-    } finally {
-      page.setDefaultTimeout(30_000);
+  test('the learner dialog sets attribute types and the scorer a threshold', async () => {
+    const nodes = await editorNodes(page);
+    const learner = nodes.find((n) => n.id === LEARNER) ?? nodes.find((n) => n.type === 'stream-ml-online-learner');
+    await openDialog(page, learner!.id);
+    // Fill the attribute table from a sample record, then set the types as in SymetryML's Shuttle demo:
+    // C for the nine sensors, X (not learned) for the label, which is marked as the label.
+    const sample = { f1: 50, f2: 21, f3: 77, f4: 0, f5: 28, f6: 0, f7: 27, f8: 48, f9: 22, outlier: 1 };
+    await page.locator('#node-input-sample').fill(JSON.stringify(sample));
+    await page.locator('#node-input-attributes-sample').click();
+    const rows = page.locator('#node-input-attributes-rows > div');
+    await rows.nth(9).waitFor();
+    assert.equal(await rows.count(), 10);
+    for (let i = 0; i < 10; i++) {
+      const row = rows.nth(i);
+      const field = await row.locator('.stream-ml-attr-name').inputValue();
+      await row.locator('.stream-ml-attr-type').selectOption(field === 'outlier' ? 'X' : 'C');
+      await row.locator('.stream-ml-attr-label').setChecked(field === 'outlier');
     }
+    await screenshot(page, 'editor-learner-attributes');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+    const scorer = nodes.find((n) => n.id === SCORER) ?? nodes.find((n) => n.type === 'stream-ml-anomaly-scorer');
+    await openDialog(page, scorer!.id);
+    await page.locator('#node-input-thresholdKind').selectOption('fixed');
+    await page.locator('#node-input-thresholdValue').fill('0.8');
+    await screenshot(page, 'editor-scorer-threshold');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+    // What the dialogs saved is what the editor now holds for those nodes.
+    const saved = await page.evaluate(
+      ([l, sc]) => {
+        const find = (id: string) => RED.nodes.node(id) as Record<string, unknown>;
+        return { attributes: find(l).attributes, kind: find(sc).thresholdKind, value: find(sc).thresholdValue };
+      },
+      [learner!.id, scorer!.id],
+    );
+    assert.deepEqual(saved.attributes, [
+      ...Object.keys(sample)
+        .filter((k) => k !== 'outlier')
+        .map((name) => ({ name, type: 'C', label: false })),
+      { name: 'outlier', type: 'X', label: true },
+    ]);
+    assert.equal(saved.kind, 'fixed');
+    assert.equal(saved.value, '0.8');
+
+    await page.locator('#red-ui-header-button-deploy').click();
+    await page.locator('.red-ui-notification', { hasText: 'Successfully deployed' }).waitFor();
+    await notificationsGone(page);
+    assert.deepEqual(errorsOf(nodeRed.problems), []);
   });
 });

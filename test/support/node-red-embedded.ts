@@ -82,6 +82,7 @@ interface RedModule {
   stop(): Promise<void>;
   httpAdmin: http.RequestListener;
   httpNode: http.RequestListener;
+  events: { once(event: string, listener: () => void): void };
 }
 
 /** Starts Node-RED on `userDir`; resolves once the flows are started and the port listens. */
@@ -132,12 +133,22 @@ export async function startNodeRed(options: EmbeddedOptions): Promise<EmbeddedNo
     server.listen(options.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  // RED.start() resolves before the flows run; wait for them (bounded: flows waiting on missing node types
+  // never start, and the editor shows why).
+  const flowsStarted = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000);
+    RED.events.once('flows:started', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
   try {
     await RED.start();
   } catch (error) {
     server.close();
     throw error;
   }
+  if (!(await flowsStarted)) problems.push({ level: WARN, msg: 'the flows did not start within 20 s' });
   let stopped = false;
   return {
     url: `http://${host}:${port}/`,
