@@ -5,6 +5,7 @@
 //   node scripts/kafka.mjs start    prints KAFKA_BROKERS=127.0.0.1:<port>
 //   node scripts/kafka.mjs stop
 //   node scripts/kafka.mjs status
+//   node scripts/kafka.mjs suspend|resume   kill the broker, then start it again on the same ports and data
 //
 // Besides the PLAINTEXT listener it opens a SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
 // with the test users below, so the SASL options of the broker config node can be tested for real.
@@ -296,6 +297,58 @@ export async function stopKafka() {
   return true;
 }
 
+/**
+ * Stops the running broker but keeps its ports, data and state, so resumeKafka() can bring the same broker back
+ * (the broker-restart tests use this pair). SIGKILL, like a crash or a power cut on a gateway.
+ */
+export async function suspendKafka() {
+  const state = readState();
+  if (!state || !isAlive(state.pid)) throw new KafkaSetupError('no broker started by this script is running');
+  process.kill(state.pid, 'SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  log(`suspended (pid ${state.pid})`);
+}
+
+/** Starts the broker that suspendKafka() stopped, on the same ports and data. */
+export async function resumeKafka({ timeoutMs = 120_000 } = {}) {
+  const state = readState();
+  if (!state) throw new KafkaSetupError('no suspended broker to resume');
+  if (isAlive(state.pid)) return state;
+  const started = Date.now();
+  const logFd = fs.openSync(brokerLogFile, 'a');
+  const offset = fs.statSync(brokerLogFile).size;
+  const child = spawn(findJava(), javaArgs('kafka.Kafka', [path.join(runDir, 'server.properties')]), {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+  });
+  fs.closeSync(logFd);
+  child.unref();
+  state.pid = child.pid;
+  fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  const startedLine = /\[KafkaRaftServer nodeId=1\] Kafka Server started/;
+  while (!(await canConnect(state.ports.plaintext)) || !startedLine.test(readFrom(brokerLogFile, offset))) {
+    if (!isAlive(child.pid)) throw new KafkaSetupError(`the resumed broker exited; see ${brokerLogFile}`);
+    if (Date.now() - started > timeoutMs) throw new KafkaSetupError('the resumed broker did not come up in time');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  log(`resumed (pid ${child.pid}) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  return state;
+}
+
+function readFrom(file, offset) {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const size = fs.fstatSync(fd).size;
+    const buffer = Buffer.alloc(Math.max(0, size - offset));
+    fs.readSync(fd, buffer, 0, buffer.length, offset);
+    fs.closeSync(fd);
+    return buffer.toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
 export function kafkaStatus() {
   const state = readState();
   return state && isAlive(state.pid) ? state : undefined;
@@ -308,12 +361,16 @@ async function main(command) {
       process.stdout.write(`KAFKA_BROKERS=${state.brokers}\n`);
     } else if (command === 'stop') {
       if (!(await stopKafka())) log('not running');
+    } else if (command === 'suspend') {
+      await suspendKafka();
+    } else if (command === 'resume') {
+      await resumeKafka();
     } else if (command === 'status') {
       const state = kafkaStatus();
       process.stdout.write(state ? `running: KAFKA_BROKERS=${state.brokers} (pid ${state.pid})\n` : 'not running\n');
       process.exitCode = state ? 0 : 1;
     } else {
-      process.stderr.write('usage: node scripts/kafka.mjs start|stop|status\n');
+      process.stderr.write('usage: node scripts/kafka.mjs start|stop|status|suspend|resume\n');
       process.exitCode = 2;
     }
   } catch (error) {

@@ -1,17 +1,167 @@
-// Node-RED adapter for the kafka producer node.
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+// Node-RED adapter for the Kafka producer node: a message in becomes a record queued for Kafka; done() is called
+// when Kafka acknowledged it, or with the reason it could not be delivered (so a Catch node sees every failure).
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { createEncoder, type Encoding } from '../../src/kafka/codecs';
+import type { ConnectionState, KafkaConnection } from '../../src/kafka/connection';
+import { KafkaProducerWorker, type Compression, type OutgoingRecord } from '../../src/kafka/producer';
+import type { KafkaBrokerNode } from '../stream-ml-kafka-broker/broker-config';
+import { compact, connectionStatus, RateMeter } from '../stream-ml-kafka-broker/status';
 
 interface KafkaProducerDef extends NodeDef {
-  name: string;
   broker: string;
   topic: string;
+  keyEncoding: Encoding;
+  valueEncoding: Encoding;
+  valueSchema: string;
+  subject: string;
+  autoRegister: boolean;
+  acks: string;
+  compression: Compression;
+  lingerMs: number | string;
+  batchSize: number | string;
+  queueSize: number | string;
+  ackTimeout: number | string;
+}
+
+function count(value: number | string | undefined, fallback: number, min = 1): number {
+  const n = Math.floor(Number(value));
+  return Number.isFinite(n) && n >= min ? n : fallback;
+}
+
+function headersOf(value: unknown): Record<string, string | Buffer> | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  const out: Record<string, string | Buffer> = {};
+  for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === undefined || v === null) continue;
+    out[name] = Buffer.isBuffer(v) ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
+function timestampOf(value: unknown): string | undefined {
+  if (value instanceof Date) return String(value.getTime());
+  if (typeof value === 'number' && Number.isFinite(value)) return String(Math.floor(value));
+  if (typeof value === 'string' && /^\d+$/.test(value)) return value;
+  return undefined;
 }
 
 export = function register(RED: NodeAPI): void {
-  function KafkaProducerNode(this: Node & Record<string, unknown>, config: KafkaProducerDef): void {
-    RED.nodes.createNode(this, config);
-    // TODO: behaviour comes with the issue that fills in this node.
-    this.status({ fill: 'grey', shape: 'ring', text: 'stream-ml-kafka-producer.status.notImplemented' });
+  function KafkaProducerNode(this: Node, def: KafkaProducerDef): void {
+    RED.nodes.createNode(this, def);
+    setUp(this, def);
+  }
+
+  function setUp(node: Node, def: KafkaProducerDef): void {
+    const broker = RED.nodes.getNode(def.broker) as KafkaBrokerNode | null;
+    let worker: KafkaProducerWorker | undefined;
+    let connection: KafkaConnection | undefined;
+    let failure: string | undefined;
+    const closeTimeout = Number((RED.settings as { nodeCloseTimeout?: number }).nodeCloseTimeout) || 15_000;
+
+    try {
+      if (!broker) throw new Error('no Kafka broker configured');
+      connection = broker.connection();
+      const registry = connection.registry;
+      const acks = def.acks === '0' ? 0 : def.acks === '1' ? 1 : -1;
+      worker = new KafkaProducerWorker(connection, {
+        acks,
+        compression: ['none', 'gzip', 'snappy'].includes(def.compression) ? def.compression : 'none',
+        lingerMs: count(def.lingerMs, 5, 0),
+        batchSize: count(def.batchSize, 500),
+        maxQueued: count(def.queueSize, 10_000),
+        ackTimeoutMs: count(def.ackTimeout, 30_000),
+        key: createEncoder({ encoding: def.keyEncoding || 'string', part: 'key', registry }),
+        value: createEncoder({
+          encoding: def.valueEncoding || 'json',
+          part: 'value',
+          schema: def.valueSchema,
+          subject: def.subject,
+          autoRegister: def.autoRegister === true,
+          registry,
+        }),
+      });
+    } catch (error) {
+      failure = (error as Error).message;
+      node.error(failure);
+      node.status({ fill: 'red', shape: 'dot', text: failure.slice(0, 80) });
+    }
+
+    const meter = new RateMeter();
+    let lastText = '';
+    const showStatus = (): void => {
+      if (!worker || !connection || failure) return;
+      const s = worker.stats;
+      const rate = meter.update(s.sent);
+      const parts = [`${compact(rate)} rec/s`];
+      if (s.queued > 0) parts.push(`${compact(s.queued)} queued`);
+      if (s.failed + s.refused > 0) parts.push(`${compact(s.failed + s.refused)} errors`);
+      let status = connectionStatus(connection.state);
+      if (status && s.queued > 0) status = { ...status, text: `${status.text} · ${compact(s.queued)} queued` };
+      if (!status)
+        status = { fill: s.failed + s.refused > 0 ? 'yellow' : 'green', shape: 'dot', text: parts.join(' · ') };
+      const key = `${status.fill}${status.shape}${status.text}`;
+      if (key !== lastText) {
+        lastText = key;
+        node.status(status);
+      }
+    };
+    const onState = (_state: ConnectionState): void => showStatus();
+    if (worker && connection) {
+      connection.register(node);
+      connection.on('state', onState);
+      worker.start();
+      node.status({ fill: 'grey', shape: 'ring', text: 'ready' });
+    }
+    const statusTimer = setInterval(showStatus, 1000);
+
+    node.on('input', (msg: NodeMessageInFlow, _send, done) => {
+      if (!worker) {
+        done(new Error(failure ?? 'producer not configured'));
+        return;
+      }
+      const m = msg as NodeMessageInFlow & {
+        key?: unknown;
+        partition?: unknown;
+        headers?: unknown;
+        timestamp?: unknown;
+      };
+      const topic = def.topic?.trim() || (typeof msg.topic === 'string' ? msg.topic.trim() : '');
+      if (!topic) {
+        done(new Error('no topic: set one in the node or in msg.topic'));
+        return;
+      }
+      const record: OutgoingRecord = { topic, key: m.key, value: msg.payload };
+      const partition = Number(m.partition);
+      if (m.partition !== undefined && m.partition !== null && m.partition !== '') {
+        if (!Number.isInteger(partition) || partition < 0) {
+          done(new Error(`msg.partition must be a partition number, not ${String(m.partition)}`));
+          return;
+        }
+        record.partition = partition;
+      }
+      const headers = headersOf(m.headers);
+      if (headers) record.headers = headers;
+      const timestamp = timestampOf(m.timestamp);
+      if (timestamp) record.timestamp = timestamp;
+      worker.send(record, (error) => (error ? done(error) : done()));
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      clearInterval(statusTimer);
+      const current = worker;
+      worker = undefined;
+      if (!current || !connection) return done();
+      const conn = connection;
+      conn.off('state', onState);
+      // Flush within Node-RED's close timeout, leaving it a margin; what is left fails with an error per record.
+      void current
+        .close(Math.max(500, closeTimeout - 3_000))
+        .then(() => conn.deregister(node))
+        .then(
+          () => done(),
+          () => done(),
+        );
+    });
   }
   RED.nodes.registerType('stream-ml-kafka-producer', KafkaProducerNode);
 };

@@ -1,5 +1,15 @@
 // The streaming-ML engine: schema, statistics, detectors, thresholds and models. Imports nothing from Node-RED or
 // Kafka.
+//
+//   const model = createModel({
+//     attributes: [{ name: 'temp', type: 'C' }, { name: 'mode', type: 'T' }, { name: 'fault', type: 'B', role: 'label' }],
+//   });
+//   const result = model.scoreOne({ temp: 21.4, mode: 'auto', fault: 0 }); // { score, isAnomaly, contributions, ... }
+//   model.learnOne({ temp: 21.4, mode: 'auto', fault: 0 });                 // score, then learn
+//   const copy = modelFromJSON(JSON.parse(JSON.stringify(model.toJSON())));  // same scores from here on
+//
+// Detectors ('auto' = ECOD + histogram + Gaussian, rank-calibrated; 'ecod', 'histogram', 'gaussian', 'hst') work
+// on numeric feature vectors and can be used alone: new EcodDetector(3).scoreOne([1, 2, 3]).
 export * from './types';
 export { createModel, modelFromJSON, type Model, type ModelSnapshot, SNAPSHOT_VERSION, SNAPSHOT_FORMAT } from './model';
 export { DEFAULT_THRESHOLD, DEFAULT_WARMUP_RECORDS } from './model';
@@ -29,3 +39,4 @@ export {
 } from './thresholds';
 export { SeededRandom } from './random';
 export { ScoreCalibrator, type ScoreCalibratorSnapshot } from './calibration';
+export { RecordStatistics, type RecordStatisticsOptions, type RecordStatisticsSnapshot } from './record-statistics';

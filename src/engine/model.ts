@@ -20,11 +20,12 @@ import type {
 const LEARNED: LearnResult = Object.freeze({ learned: true });
 
 export const SNAPSHOT_FORMAT = 'stream-ml-model';
-export const SNAPSHOT_VERSION = 1;
+/** 2: sketches keep bucket weights beside the tree, the ensemble's calibrators their tail (version 1 had neither). */
+export const SNAPSHOT_VERSION = 2;
 export const DEFAULT_WARMUP_RECORDS = 256;
 export const DEFAULT_THRESHOLD: ThresholdSpec = { kind: 'spot', risk: 1e-3 };
 /** Records looked at to guess a schema when none is given. */
-export const GUESS_RECORDS = 16;
+export const GUESS_RECORDS = 64;
 
 export interface ModelSnapshot {
   format: typeof SNAPSHOT_FORMAT;
@@ -52,16 +53,36 @@ interface ResolvedOptions {
 }
 
 export interface Model {
+  /** The schema in use: as given, or as guessed from the first records (empty until then). */
   readonly schema: AttributeSpec[];
+  /** Records learned (minus records forgotten). */
   readonly recordsLearned: number;
+  /** Scores a record with the model as it stands; does not learn it. */
   scoreOne(record: DataRecord): ScoreResult;
+  /**
+   * Learns a record (never its label). Scoring a record and then learning the same record object reuses its score
+   * for the threshold and calibration. With skipAnomalies, a record flagged anomalous is not learned.
+   */
   learnOne(record: DataRecord): LearnResult;
   scoreMany(records: DataRecord[]): ScoreResult[];
   learnMany(records: DataRecord[]): LearnResult[];
+  /**
+   * Removes a record learned earlier: the exact inverse of learnOne for the statistics and the detector (with a
+   * half-life, exact for the record learned last). Minimum and maximum, score calibration and threshold keep what
+   * they saw. The hst detector cannot forget (the answer says so).
+   */
   forgetOne(record: DataRecord): LearnResult;
+  /**
+   * Adds what another model (same options and schema) learned: the statistics become those of one model that saw
+   * both streams. Quantile sketches and histograms merge exactly when their bucket grids agree, else to a bucket;
+   * hst models merge only when they share trees (one copied from the other's snapshot).
+   */
   merge(other: Model): void;
+  /** Univariate and pairwise statistics of the features, plain JSON. */
   statistics(): StatisticsReport;
+  /** Per attribute, the values found invalid in records given to learnOne. */
   invalidCounts(): Record<string, number>;
+  /** Plain, versioned JSON: modelFromJSON restores it exactly. */
   toJSON(): ModelSnapshot;
 }
 
@@ -103,6 +124,9 @@ class StreamModel implements Model {
   private x = new Float64Array(0);
   private parts = new Float64Array(0);
   private attributeParts = new Float64Array(0);
+  private attributeNames: string[] = [];
+  private featureAttributeNames: string[] = [];
+  private contributionOrder = new Int32Array(1);
   /** The dimension when every attribute with features has exactly one (no category attributes): -1 otherwise. */
   private oneFeatureAttributes = -1;
   /** The last record scored and its score, reused when that record is learned next (score, then learn). */
@@ -110,6 +134,8 @@ class StreamModel implements Model {
   private lastScore = 0;
   private lastVersion = -1;
   private version = 0;
+  /** Bound once: a closure per learned record would be garbage. */
+  private readonly onNewFeature = (feature: number): Float64Array => this.addFeature(feature);
 
   constructor(options: ModelOptions = {}) {
     this.options = resolveOptions(options);
@@ -145,27 +171,31 @@ class StreamModel implements Model {
       };
     }
     const bad = encoder.encode(record, this.x, false);
-    const result: ScoreResult = {
-      score: 0,
-      isAnomaly: false,
-      threshold: this.threshold.value,
-      detector: detectorName,
-      contributions: [],
-      warmingUp,
-    };
-    if (encoder.hasLabel && !Number.isNaN(encoder.label)) result.label = encoder.label;
+    const label = encoder.hasLabel && !Number.isNaN(encoder.label) ? encoder.label : undefined;
+    const threshold = this.threshold.value;
     if (bad > 0 && !this.repair(record)) {
-      result.invalid = encoder.describeInvalid(record);
+      const result: ScoreResult = {
+        score: 0,
+        isAnomaly: false,
+        threshold,
+        detector: detectorName,
+        contributions: [],
+        warmingUp,
+        invalid: encoder.describeInvalid(record),
+      };
+      if (label !== undefined) result.label = label;
       return result;
     }
     const score = this.detector!.scoreOne(this.x, this.parts);
-    result.score = score;
-    result.isAnomaly = !warmingUp && score > result.threshold;
-    result.contributions = this.contributions();
     this.lastRecord = record;
     this.lastScore = score;
     this.lastVersion = this.version;
-    return result;
+    // One object literal per shape (with or without a label): no properties added later.
+    const isAnomaly = !warmingUp && score > threshold;
+    const contributions = this.contributions();
+    return label === undefined
+      ? { score, isAnomaly, threshold, detector: detectorName, contributions, warmingUp }
+      : { score, isAnomaly, threshold, detector: detectorName, contributions, warmingUp, label };
   }
 
   learnOne(record: DataRecord): LearnResult {
@@ -175,7 +205,7 @@ class StreamModel implements Model {
       return { learned: true, reason: 'kept until the schema is guessed' };
     }
     const encoder = this.encoder;
-    const bad = encoder.encode(record, this.x, true, (f) => this.addFeature(f));
+    const bad = encoder.encode(record, this.x, true, this.onNewFeature);
     if (bad > 0) {
       const flags = encoder.invalidFlags;
       for (let a = 0; a < flags.length; a++) if (flags[a]) this.counts[a]++;
@@ -245,11 +275,23 @@ class StreamModel implements Model {
     for (const [name, values] of Object.entries(theirs)) {
       for (const v of values) if (!mine[name].includes(v)) this.addCategory(name, v);
     }
-    if (this.encoder.featureNames.join('\u0000') !== other.encoder.featureNames.join('\u0000')) {
-      throw new Error('cannot merge models whose category values appeared in a different order');
+    let source: StreamModel = other;
+    const names = this.encoder.featureNames;
+    const theirNames = other.encoder.featureNames;
+    if (names.join('\u0000') !== theirNames.join('\u0000')) {
+      // Category values appeared in another order: merge a copy of the other model with its features reordered.
+      source = modelFromJSON(other.toJSON()) as StreamModel;
+      names.forEach((n, k) => {
+        if (source.encoder!.featureNames.includes(n)) return;
+        const attribute = this.encoder!.attributes[this.encoder!.featureAttribute[k]].name;
+        source.addCategory(attribute, n.slice(attribute.length + 1));
+      });
+      const order = names.map((n) => source.encoder!.featureNames.indexOf(n));
+      source.stats!.permute(order);
+      source.detector!.permuteFeatures(order);
     }
-    this.stats!.merge(other.stats!);
-    this.detector!.merge(other.detector!);
+    this.stats!.merge(source.stats!);
+    this.detector!.merge(source.detector!);
     this.threshold.merge(other.threshold);
     for (let a = 0; a < this.counts.length; a++) this.counts[a] += other.counts[a];
     this.learned += other.learned;
@@ -332,32 +374,34 @@ class StreamModel implements Model {
     let total = 0;
     for (let j = 0; j < d; j++) total += parts[j];
     if (!(total > 0)) return [];
-    const attributes = encoder.attributes;
-    const featureAttribute = encoder.featureAttribute;
-    let byAttribute = parts;
+    let values = parts;
+    let names = this.featureAttributeNames;
+    let n = d;
     if (d !== this.oneFeatureAttributes) {
       // Some attribute has several features (one per category value): add them up per attribute.
-      byAttribute = this.attributeParts;
-      byAttribute.fill(0);
-      for (let j = 0; j < d; j++) byAttribute[featureAttribute[j]] += parts[j];
+      values = this.attributeParts;
+      values.fill(0);
+      const featureAttribute = encoder.featureAttribute;
+      for (let j = 0; j < d; j++) values[featureAttribute[j]] += parts[j];
+      names = this.attributeNames;
+      n = names.length;
     }
-    const out: Contribution[] = [];
-    const n = byAttribute === parts ? d : attributes.length;
+    // Sort indices by share on typed scratch arrays, then allocate the entries once, in order.
+    const order = this.contributionOrder;
+    let count = 0;
     for (let i = 0; i < n; i++) {
-      const value = byAttribute[i];
-      if (!(value > 0)) continue;
-      const share = value / total;
-      const name = attributes[byAttribute === parts ? featureAttribute[i] : i].name;
-      // Insertion in decreasing order: a handful of entries, no comparator closure.
-      const entry = { attribute: name, share };
-      let k = out.length;
-      out.push(entry);
-      while (k > 0 && out[k - 1].share < share) {
-        out[k] = out[k - 1];
+      const v = values[i];
+      if (!(v > 0)) continue;
+      let k = count++;
+      while (k > 0 && values[order[k - 1]] < v) {
+        order[k] = order[k - 1];
         k--;
       }
-      out[k] = entry;
+      order[k] = i;
     }
+    const out = new Array<Contribution>(count);
+    const inverse = 1 / total;
+    for (let k = 0; k < count; k++) out[k] = { attribute: names[order[k]], share: values[order[k]] * inverse };
     return out;
   }
 
@@ -385,6 +429,9 @@ class StreamModel implements Model {
     );
     this.attributeParts = new Float64Array(encoder.attributes.length);
     this.oneFeatureAttributes = categories ? -1 : encoder.dimension;
+    this.attributeNames = encoder.attributes.map((a) => a.name);
+    this.featureAttributeNames = encoder.featureAttribute.map((a) => encoder.attributes[a].name);
+    this.contributionOrder = new Int32Array(Math.max(encoder.attributes.length, encoder.dimension, 1));
   }
 
   private guessNow(): void {
@@ -405,6 +452,7 @@ class StreamModel implements Model {
       this.x = x;
       this.parts = new Float64Array(d * 2);
     }
+    this.layoutContributions();
     this.version++;
     return this.x;
   }

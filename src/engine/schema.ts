@@ -106,12 +106,6 @@ const enum Kind {
   Ignored,
 }
 
-/** Result of encoding one record. */
-export interface EncodeOutcome {
-  /** Number of attributes whose value did not fit; their features hold NaN. */
-  invalid: number;
-}
-
 /** Turns records into feature vectors for one schema. */
 export class RecordEncoder {
   readonly attributes: AttributeSpec[];

@@ -378,7 +378,7 @@ export class QuantileSketch {
     // Rounded to powers of two, so that two sketches of the same data usually choose the same geometry and merge
     // exactly.
     const unit = Math.pow(2, Math.floor(Math.log2(scale)));
-    const pivot = Math.round(median / unit) * unit;
+    const pivot = Math.round(median / unit) * unit + 0; // + 0 turns -0 into 0, which JSON cannot keep apart
     const epsilon = unit / 1024;
     const total = this.total;
     this.setGeometry(pivot, epsilon);

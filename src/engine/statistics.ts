@@ -125,11 +125,14 @@ export class RunningStatistics {
     const m3 = this.m3;
     const m4 = this.m4;
     const delta = this.delta;
+    const min = this.min;
+    const max = this.max;
     const nn = n * n - 3 * n + 3;
+    const inverse = 1 / n;
     for (let j = 0; j < d; j++) {
       const v = x[j];
       const dx = v - mean[j];
-      const dn = dx / n;
+      const dn = dx * inverse;
       const dn2 = dn * dn;
       const term = dx * dn * na;
       const m2j = m2[j];
@@ -138,11 +141,11 @@ export class RunningStatistics {
       m2[j] = m2j + term;
       mean[j] += dn;
       delta[j] = dx;
-      if (v < this.min[j]) this.min[j] = v;
-      if (v > this.max[j]) this.max[j] = v;
+      if (v < min[j]) min[j] = v;
+      if (v > max[j]) max[j] = v;
     }
     const c = this.comoment;
-    const f = na / n;
+    const f = na * inverse;
     let k = 0;
     for (let j = 1; j < d; j++) {
       const dj = delta[j] * f;
@@ -153,6 +156,25 @@ export class RunningStatistics {
       const sketches = this.sketches;
       for (let j = 0; j < d; j++) sketches[j]?.add(x[j], unit);
     }
+  }
+
+  /** Reorders the features: feature i becomes the old feature order[i] (to merge models that met categories in
+   * another order). */
+  permute(order: number[]): void {
+    const d = this.dimension;
+    if (order.length !== d) throw new Error('permute: order has the wrong length');
+    const pick = (a: Float64Array) => Float64Array.from(order, (o) => a[o]);
+    this.mean = pick(this.mean);
+    this.m2 = pick(this.m2);
+    this.m3 = pick(this.m3);
+    this.m4 = pick(this.m4);
+    this.min = pick(this.min);
+    this.max = pick(this.max);
+    const c = new Float64Array(this.comoment.length);
+    for (let j = 1; j < d; j++)
+      for (let i = 0; i < j; i++) c[pairIndex(i, j)] = this.comoment[pairIndex(order[i], order[j])];
+    this.comoment = c;
+    this.sketches = order.map((o) => this.sketches[o]);
   }
 
   /** Removes a record learned earlier: the exact inverse of learn(x) (up to rounding). */

@@ -3,11 +3,15 @@
 // SPOT (Siffer, Fouque, Termier and Largouët, KDD 2017) models the scores above a high initial threshold t (the
 // peaks) with a generalised Pareto distribution, and sets the alarm threshold z_q so that P(score > z_q) = risk:
 //   z_q = t + (sigma / gamma) * ((risk * n / peaks)^(-gamma) - 1)   (t - sigma * ln(risk * n / peaks) if gamma = 0).
-// Scores above z_q are alarms and do not enter the fit, so an attack does not raise the threshold. The paper fits
+// Scores above z_q are alarms and do not enter the fit, so an attack does not raise the threshold (a lone alarm
+// enters censored at z_q, see observe). The paper fits
 // the GPD by maximum likelihood (Grimshaw's trick); here the fit uses the method of moments, which updates in O(1)
 // per peak from running moments of the excesses, so the threshold follows the stream without refitting work.
 import { QuantileSketch, type QuantileSketchSnapshot } from './sketch';
 import type { ThresholdSpec } from './types';
+
+/** Weight of the newest score in the running share of alarms. */
+const ALARM_SMOOTHING = 1 / 256;
 
 export interface Threshold {
   readonly kind: ThresholdSpec['kind'];
@@ -98,6 +102,8 @@ export class SpotThreshold implements Threshold {
   private excessMean = 0;
   private excessM2 = 0;
   private z = Infinity;
+  /** Share of recent scores that were alarms (exponentially smoothed). */
+  private recentAlarms = 0;
 
   constructor(options: SpotOptions) {
     this.risk = options.risk;
@@ -123,7 +129,18 @@ export class SpotThreshold implements Threshold {
       if (this.initial.length >= this.initialScores) this.calibrate();
       return;
     }
-    if (score > this.z) return; // an alarm: kept out of the fit
+    if (score > this.z) {
+      this.recentAlarms += (1 - this.recentAlarms) * ALARM_SMOOTHING;
+      // A burst of alarms (an attack, a fault) stays out of the fit altogether, as in the paper. A lone alarm is
+      // kept as an excess censored at z: dropping every alarm cuts the top of the tail, fits a shorter tail and
+      // lowers z, which cuts more, so the false alarm rate creeps to several times the risk.
+      if (this.recentAlarms > Math.min(10 * this.risk, 0.05)) return;
+      this.n++;
+      this.addPeak(this.z - this.t);
+      this.update();
+      return;
+    }
+    this.recentAlarms -= this.recentAlarms * ALARM_SMOOTHING;
     this.n++;
     if (score > this.t) {
       this.addPeak(score - this.t);
@@ -174,6 +191,7 @@ export class SpotThreshold implements Threshold {
       excessMean: this.excessMean,
       excessM2: this.excessM2,
       z: Number.isFinite(this.z) ? this.z : null,
+      recentAlarms: this.recentAlarms,
     };
   }
 
@@ -191,7 +209,8 @@ export class SpotThreshold implements Threshold {
     t.excessMean = s.excessMean as number;
     t.excessM2 = s.excessM2 as number;
     t.z = s.z === null ? Infinity : (s.z as number);
-    for (const v of [t.n, t.peaks, t.excessMean, t.excessM2])
+    t.recentAlarms = s.recentAlarms as number;
+    for (const v of [t.n, t.peaks, t.excessMean, t.excessM2, t.recentAlarms])
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error('damaged SPOT threshold');
     return t;
   }

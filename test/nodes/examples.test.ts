@@ -1,12 +1,14 @@
 // The example flows run as shipped (Dashboard widgets left out) in the real `node-red` command: the Shuttle
-// replay without a broker scores and learns every record, and a snapshot saved to a file restores into another
-// learner.
+// replay without a broker scores and learns every record, the Kafka one does the same through the test broker
+// and writes a prediction per record, and a snapshot saved to a file restores into another learner.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { projectRoot } from '../support/env';
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaBrokers, projectRoot } from '../support/env';
 import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 import { readShuttle } from '../support/shuttle';
 
@@ -109,4 +111,48 @@ test('Model snapshot and restore: the saved model loads into another learner', a
     (await models(url)).find((m) => m.name === 'restored' && m.recordsLearned === RECORDS),
   );
   assert.equal(restored.recordsLearned, RECORDS);
+});
+
+test('Shuttle with Kafka: replayed records come back as predictions with a score and the true label', async () => {
+  // Topics and groups of their own, so other tests on the same broker do not mix with this one.
+  const suffix = randomUUID().slice(0, 8);
+  const topicOf = (t: string) => `${t}-${suffix}`;
+  const flow = example('Shuttle anomaly detection with Kafka.json').map((n) => {
+    if (n.type === 'stream-ml-kafka-broker') return { ...n, brokers: kafkaBrokers().join(',') };
+    if (n.type === 'stream-ml-kafka-consumer')
+      return { ...n, topics: topicOf(String(n.topics)), groupId: `${n.groupId}-${suffix}` };
+    if (n.type === 'stream-ml-kafka-producer') return { ...n, topic: topicOf(String(n.topic)) };
+    return n;
+  });
+  const kafka = new Kafka({ clientId: 'example-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: [{ topic: topicOf('shuttle-sensor') }, { topic: topicOf('shuttle-sensor-preds') }],
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+
+  const { url } = await run(flow);
+  await inject(url, flow.find((n) => n.type === 'inject')!.id);
+  await until('every record learned', async () =>
+    (await models(url)).find((m) => m.name === 'shuttle' && m.recordsLearned === RECORDS),
+  );
+
+  const consumer = kafka.consumer({ groupId: `example-test-${suffix}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: topicOf('shuttle-sensor-preds'), fromBeginning: true });
+  const predictions: { outlier: number; anomaly: { score: number } }[] = [];
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      predictions.push(JSON.parse(String(message.value)));
+    },
+  });
+  await until('a prediction per record', async () => (predictions.length >= RECORDS ? true : undefined));
+  await consumer.disconnect();
+  assert.equal(predictions.length, RECORDS);
+  for (const p of predictions) {
+    assert.ok(p.outlier === 0 || p.outlier === 1);
+    assert.ok(p.anomaly.score >= 0 && p.anomaly.score <= 1);
+  }
 });

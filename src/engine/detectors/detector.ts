@@ -45,6 +45,11 @@ export abstract class Detector {
     throw new Error(`${this.kind} detectors cannot be merged (with ${other.kind})`);
   }
 
+  /** Reorders the features (feature i becomes the old feature order[i]); throws when the detector cannot. */
+  permuteFeatures(_order: number[]): void {
+    throw new Error(`${this.kind} detectors cannot reorder their features`);
+  }
+
   /** Removes a record learned earlier; throws when the detector cannot. */
   forgetOne(_x: ArrayLike<number>): void {
     throw new Error(`${this.kind} detectors cannot forget a record`);

@@ -1,7 +1,9 @@
-// The default detector ('auto'): ECOD, histogram and Gaussian detectors, each score calibrated by its rank among
-// past scores of the same detector, averaged. On Shuttle the three make different mistakes, so their mean ranks
-// separate outliers better than any one of them (see bench/engine-quick.ts). A small share of each member's own
-// squashed score breaks ties between ranks (beyond the highest score seen, every rank is the same).
+// The default detector ('auto'): ECOD, histogram and Gaussian detectors, each score calibrated by its rank F among
+// past scores of the same detector (growing on past the 99% quantile, see ScoreCalibrator), combined as in Fisher's
+// method: S = sum of -ln(1 - F), the surprise of each member's tail probability. A record one member is very sure
+// about stands out even when the others are not (averaging ranks would dilute it), and on Shuttle the three make
+// different mistakes, so the sum separates better than any one of them (bench/engine-quick.ts). The score is
+// S / (S + 3): about 0.5 for a typical record. A small share of each member's own squashed score breaks ties.
 import { ScoreCalibrator, type ScoreCalibratorSnapshot } from '../calibration';
 import { RunningStatistics, type RunningStatisticsSnapshot } from '../statistics';
 import { Detector, requireKind, type DetectorSnapshot } from './detector';
@@ -20,6 +22,9 @@ const TIE_BREAK = 1e-3;
 export class EnsembleDetector extends Detector {
   readonly kind = 'auto';
   readonly members: Detector[];
+  private readonly ecod: EcodDetector;
+  private readonly histogram: HistogramDetector;
+  private readonly gaussian: GaussianDetector;
   private readonly calibrators: ScoreCalibrator[];
   private stats: RunningStatistics;
   private readonly owned: boolean;
@@ -40,6 +45,7 @@ export class EnsembleDetector extends Detector {
       new HistogramDetector(dimension, { halfLife }),
       new GaussianDetector(dimension, { statistics: this.stats }),
     ];
+    [this.ecod, this.histogram, this.gaussian] = this.members as [EcodDetector, HistogramDetector, GaussianDetector];
     this.calibrators = restored?.calibrators ?? this.members.map(() => new ScoreCalibrator(halfLife ?? null));
     this.memberParts = new Float64Array(dimension);
     this.lastX = new Float64Array(dimension);
@@ -64,43 +70,66 @@ export class EnsembleDetector extends Detector {
 
   rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
     const d = this.dimension;
-    const members = this.members;
-    const k = members.length;
     const memberParts = parts ? this.memberParts : undefined;
     if (parts) parts.fill(0, 0, d);
-    let ranks = 0;
-    let squashed = 0;
-    for (let m = 0; m < k; m++) {
-      const member = members[m];
-      const raw = member.rawScore(x, memberParts);
-      this.lastRaw[m] = raw;
-      const rank = this.calibrators[m].cdf(raw);
-      ranks += rank;
-      squashed += member.squash(raw);
-      if (parts) {
-        // Each member's parts, scaled so that they add up to its calibrated score.
-        let total = 0;
-        for (let j = 0; j < d; j++) total += memberParts![j];
-        const f = total > 0 ? rank / total : 0;
-        for (let j = 0; j < d; j++) parts[j] += memberParts![j] * f;
-      }
-    }
+    // The members are called one by one, not in a loop over the array: each call site then sees one class.
+    const ecod = this.ecod.rawScore(x, memberParts);
+    let surprise = this.calibrated(0, ecod, parts);
+    const histogram = this.histogram.rawScore(x, memberParts);
+    surprise += this.calibrated(1, histogram, parts);
+    const gaussian = this.gaussian.rawScore(x, memberParts);
+    surprise += this.calibrated(2, gaussian, parts);
+    const squashed = this.ecod.squash(ecod) + this.histogram.squash(histogram) + this.gaussian.squash(gaussian);
     for (let j = 0; j < d; j++) this.lastX[j] = x[j];
     this.lastValid = true;
-    return (ranks + TIE_BREAK * squashed) / (k * (1 + TIE_BREAK));
+    const combined = surprise + TIE_BREAK * squashed;
+    return combined / (combined + 3);
+  }
+
+  /** Member m's surprise for raw; adds its parts (left in memberParts), scaled to sum to that surprise. */
+  private calibrated(m: number, raw: number, parts: Float64Array | undefined): number {
+    this.lastRaw[m] = raw;
+    const surprise = this.calibrators[m].surprise(raw);
+    if (parts) {
+      const d = this.dimension;
+      const memberParts = this.memberParts;
+      let total = 0;
+      for (let j = 0; j < d; j++) total += memberParts[j];
+      const f = total > 0 ? surprise / total : 0;
+      for (let j = 0; j < d; j++) parts[j] += memberParts[j] * f;
+    }
+    return surprise;
   }
 
   learnOne(x: ArrayLike<number>): void {
     const d = this.dimension;
     let same = this.lastValid;
     for (let j = 0; same && j < d; j++) same = this.lastX[j] === x[j];
-    const members = this.members;
-    for (let m = 0; m < members.length; m++) {
-      const raw = same ? this.lastRaw[m] : members[m].rawScore(x);
-      this.calibrators[m].observe(raw);
-    }
+    const calibrators = this.calibrators;
+    calibrators[0].observe(same ? this.lastRaw[0] : this.ecod.rawScore(x));
+    calibrators[1].observe(same ? this.lastRaw[1] : this.histogram.rawScore(x));
+    calibrators[2].observe(same ? this.lastRaw[2] : this.gaussian.rawScore(x));
     if (this.owned) this.stats.learn(x);
-    for (let m = 0; m < members.length; m++) members[m].learnOne(x);
+    this.ecod.learnOne(x);
+    this.histogram.learnOne(x);
+    this.gaussian.learnOne(x);
+    this.lastValid = false;
+  }
+
+  override forgetOne(x: ArrayLike<number>): void {
+    // The calibrators keep the scores seen (a score cannot be taken back exactly): only the members forget.
+    if (this.owned) this.stats.forget(x);
+    for (const m of this.members) m.forgetOne(x);
+    this.lastValid = false;
+  }
+
+  override get canForget(): boolean {
+    return true;
+  }
+
+  override permuteFeatures(order: number[]): void {
+    if (this.owned) this.stats.permute(order);
+    for (const m of this.members) m.permuteFeatures(order);
     this.lastValid = false;
   }
 

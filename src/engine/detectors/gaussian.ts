@@ -96,6 +96,11 @@ export class GaussianDetector extends Detector {
     return true;
   }
 
+  override permuteFeatures(order: number[]): void {
+    if (this.owned) this.stats.permute(order);
+    this.refresh();
+  }
+
   addFeature(): void {
     if (this.owned) this.stats.addFeature(false);
     const d = this.stats.dimension;

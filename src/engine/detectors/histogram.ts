@@ -3,6 +3,7 @@
 // Each feature has a fixed number of equal-width bins on a grid anchored at zero whose width is a power of two.
 // When a value falls outside, the width doubles (pairs of bins merge exactly) until it fits, so two histograms can
 // always be brought to a common grid and merged. The score sums -log of each value's smoothed bin probability.
+import { surprise } from '../fastmath';
 import { Detector, finiteNumber, numberArray, requireKind, type DetectorSnapshot } from './detector';
 
 export interface HistogramOptions {
@@ -19,6 +20,7 @@ class AdaptiveHistogram {
   /** log2 of the bin width. */
   exponent = 0;
   width = 1;
+  inverseWidth = 1;
   /** Grid index of the first bin. */
   start = 0;
   counts: Float64Array;
@@ -37,7 +39,8 @@ class AdaptiveHistogram {
       for (let i = 0; i < this.first.length; i++) if (this.first[i] === x) w += this.firstWeights[i];
       return w;
     }
-    const b = Math.floor(x / this.width) - this.start;
+    // Multiplying by the inverse of a power of two is exact: the same bin as dividing.
+    const b = Math.floor(x * this.inverseWidth) - this.start;
     return b >= 0 && b < this.bins ? this.counts[b] : 0;
   }
 
@@ -48,10 +51,10 @@ class AdaptiveHistogram {
       if (this.first.length >= FIRST_VALUES) this.chooseGrid();
       return;
     }
-    let b = Math.floor(x / this.width) - this.start;
+    let b = Math.floor(x * this.inverseWidth) - this.start;
     if (b < 0 || b >= this.bins) {
       this.growTo(x);
-      b = Math.floor(x / this.width) - this.start;
+      b = Math.floor(x * this.inverseWidth) - this.start;
     }
     this.counts[b] += w;
   }
@@ -68,6 +71,7 @@ class AdaptiveHistogram {
     const span = hi - lo > 0 ? hi - lo : Math.max(Math.abs(hi), 1);
     this.exponent = Math.floor(Math.log2(span / (this.bins / 4)));
     this.width = Math.pow(2, this.exponent);
+    this.inverseWidth = 1 / this.width;
     const centre = Math.floor((lo + hi) / 2 / this.width);
     this.start = centre - (this.bins >> 1);
     this.ready = true;
@@ -97,6 +101,7 @@ class AdaptiveHistogram {
     this.start = newStart;
     this.exponent++;
     this.width *= 2;
+    this.inverseWidth /= 2;
   }
 
   /** Lower edge of bin b. */
@@ -139,14 +144,20 @@ export class HistogramDetector extends Detector {
   rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
     const u = this.unit;
     // Counts are in units of the current record weight; add one record's worth to every bin (Laplace smoothing).
-    const logDenominator = Math.log((this.weight + this.bins) * u);
-    let score = 0;
+    const inverse = 1 / ((this.weight + this.bins) * u);
+    // A product of probabilities, turned into a sum of logs only when it gets small: one log per record.
+    let product = 1;
+    let logs = 0;
     for (let j = 0; j < this.dimension; j++) {
-      const s = logDenominator - Math.log(this.histograms[j].weightAt(x[j]) + u);
-      score += s;
-      if (parts) parts[j] = s;
+      const p = (this.histograms[j].weightAt(x[j]) + u) * inverse;
+      product *= p;
+      if (product < 1e-200) {
+        logs += Math.log(product);
+        product = 1;
+      }
+      if (parts) parts[j] = surprise(p); // an approximation is enough for shares
     }
-    return score;
+    return -(logs + Math.log(product));
   }
 
   learnOne(x: ArrayLike<number>): void {
@@ -177,6 +188,10 @@ export class HistogramDetector extends Detector {
     return true;
   }
 
+  override permuteFeatures(order: number[]): void {
+    this.histograms = order.map((o) => this.histograms[o]);
+  }
+
   addFeature(): void {
     const h = new AdaptiveHistogram(this.bins);
     if (this.weight > 0) h.add(0, this.weight * this.unit);
@@ -201,6 +216,7 @@ export class HistogramDetector extends Detector {
         const weights = mine.firstWeights;
         mine.exponent = theirs.exponent;
         mine.width = theirs.width;
+        mine.inverseWidth = theirs.inverseWidth;
         mine.start = theirs.start;
         mine.counts = new Float64Array(this.bins);
         mine.first = [];
@@ -256,6 +272,7 @@ export class HistogramDetector extends Detector {
       if (hs.counts !== undefined) {
         h.exponent = finiteNumber(hs.exponent, 'exponent');
         h.width = Math.pow(2, h.exponent);
+        h.inverseWidth = 1 / h.width;
         h.start = finiteNumber(hs.start, 'start');
         h.counts.set(numberArray(hs.counts, 'counts', bins));
         h.ready = true;

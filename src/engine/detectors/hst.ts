@@ -9,6 +9,7 @@ import { SeededRandom } from '../random';
 import { Detector, finiteNumber, numberArray, requireKind, type DetectorSnapshot } from './detector';
 
 export interface HalfSpaceTreesOptions {
+  /** Number of trees (default 35: fewer make the scores depend much more on the seed). */
   trees?: number;
   /** Depth of each tree (default 8). */
   height?: number;
@@ -29,8 +30,9 @@ export class HalfSpaceTrees extends Detector {
   private readonly nodesPerTree: number;
   private splitFeature: Int32Array;
   private splitValue: Float64Array;
-  private reference: Float64Array;
-  private latest: Float64Array;
+  /** Record counts per node (integers: 32 bits are plenty and halve the memory). */
+  private reference: Uint32Array;
+  private latest: Uint32Array;
   private lo: Float64Array | null = null;
   private hi: Float64Array | null = null;
   /** The first window, kept until the trees are grown. */
@@ -38,11 +40,15 @@ export class HalfSpaceTrees extends Detector {
   private inWindow = 0;
   private records = 0;
   private readonly maxMass: number;
+  /** Where scoring stopped in each tree, for the record scored last (lastX). */
+  private readonly stops: Int32Array;
+  private lastX: Float64Array;
+  private stopsValid = false;
 
   constructor(dimension: number, options: HalfSpaceTreesOptions = {}) {
     super();
     this.dimension = dimension;
-    this.trees = options.trees ?? 25;
+    this.trees = options.trees ?? 35;
     this.height = options.height ?? 8;
     this.windowSize = options.windowSize ?? 250;
     this.seed = options.seed ?? 1;
@@ -53,9 +59,11 @@ export class HalfSpaceTrees extends Detector {
     this.nodesPerTree = (1 << (this.height + 1)) - 1;
     this.splitFeature = new Int32Array(this.trees * this.internalNodes);
     this.splitValue = new Float64Array(this.trees * this.internalNodes);
-    this.reference = new Float64Array(this.trees * this.nodesPerTree);
-    this.latest = new Float64Array(this.trees * this.nodesPerTree);
+    this.reference = new Uint32Array(this.trees * this.nodesPerTree);
+    this.latest = new Uint32Array(this.trees * this.nodesPerTree);
     this.maxMass = this.windowSize * Math.pow(2, this.height);
+    this.stops = new Int32Array(this.trees);
+    this.lastX = new Float64Array(dimension);
   }
 
   get recordsLearned(): number {
@@ -79,6 +87,7 @@ export class HalfSpaceTrees extends Detector {
     const split = this.splitValue;
     const height = this.height;
     const limit = this.sizeLimit;
+    const stops = this.stops;
     let mass = 0;
     for (let t = 0; t < this.trees; t++) {
       const base = t * this.nodesPerTree;
@@ -93,9 +102,12 @@ export class HalfSpaceTrees extends Detector {
         depth++;
       }
       mass += ref[base + node] * (1 << depth);
+      stops[t] = node;
       // The split that led into a sparse node is what set this record apart in this tree.
       if (parts && lastFeature >= 0 && depth < height) parts[lastFeature] += 1;
     }
+    for (let j = 0; j < this.dimension; j++) this.lastX[j] = x[j];
+    this.stopsValid = true;
     return Math.log(this.maxMass) - Math.log(mass / this.trees + 1);
   }
 
@@ -106,7 +118,11 @@ export class HalfSpaceTrees extends Detector {
       if (this.firstWindow.length >= this.windowSize) this.grow();
       return;
     }
-    this.count(x, this.latest);
+    // Learning the record just scored: its paths are known down to where scoring stopped.
+    let same = this.stopsValid;
+    for (let j = 0; same && j < this.dimension; j++) same = this.lastX[j] === x[j];
+    this.stopsValid = false;
+    this.count(x, this.latest, same ? this.stops : null);
     if (++this.inWindow >= this.windowSize) {
       const swap = this.reference;
       this.reference = this.latest;
@@ -118,6 +134,8 @@ export class HalfSpaceTrees extends Detector {
 
   addFeature(): void {
     this.dimension++;
+    this.lastX = new Float64Array(this.dimension);
+    this.stopsValid = false;
     for (const row of this.firstWindow) row.push(0);
     if (this.lo !== null) {
       // Grown trees never split on a feature they did not know; the range is kept for snapshots.
@@ -206,15 +224,21 @@ export class HalfSpaceTrees extends Detector {
     return detector;
   }
 
-  private count(x: ArrayLike<number>, masses: Float64Array): void {
+  /** Counts x in every node of its path; with starts, each tree's path is known down to node starts[t]. */
+  private count(x: ArrayLike<number>, masses: Uint32Array, starts: Int32Array | null = null): void {
     const feature = this.splitFeature;
     const split = this.splitValue;
+    const internal = this.internalNodes;
     for (let t = 0; t < this.trees; t++) {
       const base = t * this.nodesPerTree;
-      const splitBase = t * this.internalNodes;
-      let node = 0;
-      masses[base]++;
-      for (let depth = 0; depth < this.height; depth++) {
+      const splitBase = t * internal;
+      let node = starts === null ? 0 : starts[t];
+      // The known part: the start node and its ancestors (parent of n is (n - 1) >> 1 in this layout).
+      for (let up = node; ; up = (up - 1) >> 1) {
+        masses[base + up]++;
+        if (up === 0) break;
+      }
+      while (node < internal) {
         node = x[feature[splitBase + node]] < split[splitBase + node] ? 2 * node + 1 : 2 * node + 2;
         masses[base + node]++;
       }
@@ -283,13 +307,13 @@ export class HalfSpaceTrees extends Detector {
 }
 
 /** Non-zero entries as [index, value, index, value, ...]. */
-function sparse(a: Float64Array): number[] {
+function sparse(a: Uint32Array): number[] {
   const out: number[] = [];
   for (let i = 0; i < a.length; i++) if (a[i] !== 0) out.push(i, a[i]);
   return out;
 }
 
-function unsparse(v: unknown, into: Float64Array, what: string): void {
+function unsparse(v: unknown, into: Uint32Array, what: string): void {
   const pairs = numberArray(v, what);
   if (pairs.length % 2 !== 0) throw new Error(`damaged snapshot: ${what}`);
   for (let i = 0; i < pairs.length; i += 2) {

@@ -74,3 +74,29 @@ export function rocAuc(scores: number[], labels: number[]): number {
   }
   return wins / pairs;
 }
+
+/** ROC-AUC (ties half) and average precision by sorting, for whole streams. */
+export function aucAndAp(scores: number[], labels: number[]): { auc: number; ap: number } {
+  const order = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  const positives = labels.filter((l) => l === 1).length;
+  const negatives = labels.length - positives;
+  let tp = 0;
+  let fp = 0;
+  let auc = 0;
+  let ap = 0;
+  for (let k = 0; k < order.length;) {
+    let groupTp = 0;
+    let groupFp = 0;
+    const s = scores[order[k]];
+    while (k < order.length && scores[order[k]] === s) {
+      if (labels[order[k]] === 1) groupTp++;
+      else groupFp++;
+      k++;
+    }
+    auc += groupFp * (tp + groupTp / 2);
+    tp += groupTp;
+    fp += groupFp;
+    if (groupTp > 0) ap += (groupTp / positives) * (tp / (tp + fp));
+  }
+  return { auc: auc / (positives * negatives), ap };
+}

@@ -94,19 +94,19 @@ describe('guessSchema', () => {
   it('lets a model without attributes guess them from its first records and expose the guess', () => {
     const model = createModel({ warmupRecords: 0 });
     assert.deepEqual(model.schema, []);
-    for (let i = 0; i < 40; i++) model.learnOne({ a: i, b: i % 2 === 0 ? 'x' : 'y', label: i === 5 ? 1 : 0 });
+    for (let i = 0; i < 80; i++) model.learnOne({ a: i, b: i % 2 === 0 ? 'x' : 'y', label: i === 5 ? 1 : 0 });
     assert.deepEqual(model.schema, [
       { name: 'a', type: 'C' },
       { name: 'b', type: 'T' },
       { name: 'label', type: 'B', role: 'label' },
     ]);
-    assert.equal(model.recordsLearned, 40);
+    assert.equal(model.recordsLearned, 80);
     const stats = model.statistics();
     assert.deepEqual(
       stats.features.map((f) => f.name),
       ['a', 'b=x', 'b=y'],
     );
-    assert.equal(stats.features[0].mean, 19.5);
+    assert.equal(stats.features[0].mean, 39.5);
     assert.ok(Math.abs(stats.features[1].mean - 0.5) < 1e-12);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { QuantileSketch, RunningStatistics } from '../../../src/engine';
+import { QuantileSketch, RecordStatistics, RunningStatistics } from '../../../src/engine';
 import { close, correlatedRows, normalSource, twoPass } from './helpers';
 
 function learnAll(rows: number[][], options = {}): RunningStatistics {
@@ -158,5 +158,34 @@ describe('QuantileSketch', () => {
     assert.equal(s.weightAtLeast(3), 3);
     assert.equal(s.quantile(0.5), 3);
     assert.equal(s.rank(3), 3); // 2 below, 2 equal counted half
+  });
+});
+
+describe('RecordStatistics', () => {
+  it('learns records (never the label), skips and counts bad ones, and restores from JSON', () => {
+    const rows = correlatedRows(500, 2, 13, 10);
+    const stats = new RecordStatistics({
+      attributes: [
+        { name: 'u', type: 'C' },
+        { name: 'v', type: 'C' },
+        { name: 'kind', type: 'T' },
+        { name: 'y', type: 'B', role: 'label' },
+      ],
+    });
+    rows.forEach((r, i) => stats.learnOne([r[0], r[1], i % 2 ? 'odd' : 'even', i % 3 === 0]));
+    assert.equal(stats.learnOne([1, 'x', 'odd', 0]).learned, false);
+    assert.deepEqual(stats.invalidCounts(), { u: 0, v: 1, kind: 0, y: 0 });
+    const report = stats.statistics();
+    assert.deepEqual(
+      report.features.map((f) => f.name),
+      ['u', 'v', 'kind=even', 'kind=odd'],
+    );
+    const reference = twoPass(rows);
+    assert.ok(close(report.features[1].variance, reference.variance[1], 1e-9));
+    assert.ok(close(report.pairs[0].correlation, reference.correlation(0, 1), 1e-9));
+    assert.equal(report.features[3].mean, 0.5);
+    const restored = RecordStatistics.fromJSON(JSON.parse(JSON.stringify(stats.toJSON())));
+    assert.deepEqual(restored.statistics(), report);
+    assert.throws(() => RecordStatistics.fromJSON({ format: 'stream-ml-statistics', version: 9 }), /version 9/);
   });
 });

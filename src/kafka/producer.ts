@@ -1,0 +1,284 @@
+// Producer logic on kafkajs, knowing nothing of Node-RED. Records wait in a bounded queue and go out in batches
+// (sent when the batch is full, or after a linger time); a record leaves the queue only when Kafka has acknowledged
+// it or it has failed for good, and its callback says which. While the broker is unreachable the queue keeps the
+// records and retries; when the queue is full, a new record is refused with an error, never dropped silently.
+import { CompressionTypes, type Message, type TopicMessages } from 'kafkajs';
+import type { Encoder } from './codecs';
+import type { KafkaConnection } from './connection';
+import { classifyError, errorMessage, toError } from './errors';
+import { atMost, sleep } from './sleep';
+
+// No lz4: its only pure-JavaScript codec (lz4js) has not been maintained since 2017. zstd: none in pure JavaScript.
+export type Compression = 'none' | 'gzip' | 'snappy';
+
+export const COMPRESSION_TYPES: Record<Compression, CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+};
+
+export interface ProducerOptions {
+  acks: -1 | 0 | 1;
+  compression: Compression;
+  /** How long a batch that is not full waits for more records. */
+  lingerMs: number;
+  batchSize: number;
+  /** Records waiting or in flight, above which new ones are refused. */
+  maxQueued: number;
+  /** Broker-side timeout for acks=-1. */
+  ackTimeoutMs: number;
+  key: Encoder;
+  value: Encoder;
+}
+
+export interface OutgoingRecord {
+  topic: string;
+  key?: unknown;
+  value: unknown;
+  partition?: number;
+  headers?: Record<string, string | Buffer>;
+  timestamp?: string;
+}
+
+export type DeliveryCallback = (error?: Error) => void;
+
+export class QueueFullError extends Error {
+  constructor(size: number, state: string) {
+    super(`producer queue full (${size} records waiting; broker ${state}): record refused`);
+    this.name = 'QueueFullError';
+  }
+}
+
+interface Queued {
+  topic: string;
+  message: Message;
+  callback: DeliveryCallback;
+  settled: boolean;
+}
+
+// Each record's callback runs exactly once, even when a send outlives the close deadline that failed it.
+function settle(item: Queued, error?: Error): boolean {
+  if (item.settled) return false;
+  item.settled = true;
+  item.callback(error);
+  return true;
+}
+
+export interface ProducerStats {
+  queued: number;
+  sent: number;
+  failed: number;
+  refused: number;
+}
+
+export class KafkaProducerWorker {
+  private queue: Queued[] = [];
+  private head = 0;
+  private readonly abort = new AbortController();
+  private wakeSender?: () => void;
+  private running?: Promise<void>;
+  private closing = false;
+  private deadline = Infinity;
+  private isolate = 0;
+  private abandoned = false;
+  private encoding = 0;
+  readonly counts = { sent: 0, failed: 0, refused: 0 };
+
+  constructor(
+    private readonly connection: KafkaConnection,
+    private readonly options: ProducerOptions,
+  ) {}
+
+  get stats(): ProducerStats {
+    return { ...this.counts, queued: this.size };
+  }
+
+  private get size(): number {
+    return this.queue.length - this.head + this.encoding;
+  }
+
+  start(): void {
+    if (!this.running) this.running = this.sendLoop();
+  }
+
+  /** Encodes and queues a record; the callback runs once, when Kafka acknowledged it or it failed. */
+  send(record: OutgoingRecord, callback: DeliveryCallback): void {
+    if (this.closing) {
+      callback(new Error('producer is closing: record refused'));
+      return;
+    }
+    if (this.size >= this.options.maxQueued) {
+      this.counts.refused++;
+      callback(new QueueFullError(this.size, this.connection.state.status));
+      return;
+    }
+    let key: ReturnType<Encoder['encode']>;
+    let value: ReturnType<Encoder['encode']>;
+    try {
+      key = record.key === undefined || record.key === null ? null : this.options.key.encode(record.key, record.topic);
+      value = this.options.value.encode(record.value, record.topic);
+    } catch (error) {
+      this.counts.failed++;
+      callback(toError(error));
+      return;
+    }
+    const enqueue = (k: Buffer | string | null, v: Buffer | string | null): void => {
+      const message: Message = { key: k, value: v };
+      if (record.partition !== undefined) message.partition = record.partition;
+      if (record.headers) message.headers = record.headers;
+      if (record.timestamp !== undefined) message.timestamp = record.timestamp;
+      this.queue.push({ topic: record.topic, message, callback, settled: false });
+      if (this.wakeSender) this.wakeSender();
+    };
+    if (key instanceof Promise || value instanceof Promise) {
+      // Only the registry encoder is asynchronous, and only until it knows the subject's schema id.
+      this.encoding++;
+      Promise.all([key, value]).then(
+        ([k, v]) => {
+          this.encoding--;
+          enqueue(k, v);
+        },
+        (error: unknown) => {
+          this.encoding--;
+          this.counts.failed++;
+          callback(toError(error));
+        },
+      );
+      return;
+    }
+    enqueue(key, value);
+  }
+
+  private takeBatch(): Queued[] {
+    const limit = this.isolate > 0 ? 1 : this.options.batchSize;
+    return this.queue.slice(this.head, this.head + limit);
+  }
+
+  private drop(count: number): void {
+    this.head += count;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private async waitForRecords(): Promise<void> {
+    if (this.queue.length > this.head) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.abort.signal.removeEventListener('abort', done);
+        this.wakeSender = undefined;
+        resolve();
+      };
+      this.wakeSender = done;
+      this.abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private async sendLoop(): Promise<void> {
+    let attempt = 0;
+    // Ends on close: when the queue is empty, or the close deadline has passed.
+    for (;;) {
+      if (this.closing && (this.size === 0 || Date.now() >= this.deadline)) break;
+      if (this.abort.signal.aborted) break;
+      // Records still being encoded (registry look-up) arrive through send's enqueue, which wakes this.
+      await this.waitForRecords();
+      if (this.queue.length === this.head) continue;
+      const pending = this.queue.length - this.head;
+      if (pending < this.options.batchSize && this.options.lingerMs > 0 && !this.closing && attempt === 0) {
+        await sleep(this.options.lingerMs, this.abort.signal);
+      }
+      let producer;
+      try {
+        producer = await this.withDeadline(this.connection.producerReady());
+      } catch {
+        break; // the connection itself was closed: nothing can be sent any more
+      }
+      if (!producer) continue; // close deadline passed
+      const batch = this.takeBatch();
+      const byTopic = new Map<string, Message[]>();
+      for (const item of batch) {
+        let list = byTopic.get(item.topic);
+        if (!list) byTopic.set(item.topic, (list = []));
+        list.push(item.message);
+      }
+      const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+      try {
+        await producer.sendBatch({
+          topicMessages,
+          acks: this.options.acks,
+          timeout: this.options.ackTimeoutMs,
+          compression: COMPRESSION_TYPES[this.options.compression],
+        });
+        if (this.abandoned) break; // close() gave up on this send and already failed its records
+        this.drop(batch.length);
+        if (this.isolate > 0) this.isolate -= batch.length;
+        attempt = 0;
+        this.connection.reportConnected();
+        for (const item of batch) if (settle(item)) this.counts.sent++;
+      } catch (error) {
+        if (this.abandoned) break;
+        const kind = classifyError(error);
+        if (kind === 'fatal') {
+          if (batch.length > 1) {
+            // One bad record (too large, bad topic) must not sink the others: resend one by one to find it.
+            this.isolate = batch.length;
+            continue;
+          }
+          this.drop(batch.length);
+          if (this.isolate > 0) this.isolate -= batch.length;
+          const failure = new Error(`Kafka refused the record: ${errorMessage(error)}`);
+          for (const item of batch) if (settle(item, failure)) this.counts.failed++;
+          continue;
+        }
+        this.connection.producerFailed(error);
+        const delay = this.connection.retryDelay(attempt++);
+        await sleep(Math.min(delay, Math.max(0, this.deadline - Date.now())), this.abort.signal);
+      }
+    }
+    this.failRemaining(new Error('producer closed before the broker acknowledged the record'));
+  }
+
+  private async withDeadline<T>(promise: Promise<T>): Promise<T | undefined> {
+    if (!this.closing) return promise;
+    const left = this.deadline - Date.now();
+    if (left <= 0) return undefined;
+    return Promise.race([promise, sleep(left).then(() => undefined)]);
+  }
+
+  private failRemaining(error: Error): void {
+    const rest = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    for (const item of rest) if (settle(item, error)) this.counts.failed++;
+  }
+
+  /** Sends what it can within `timeoutMs`, fails the rest with an error per record, and stops. */
+  async close(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    this.deadline = Date.now() + timeoutMs;
+    this.wakeSender?.();
+    if (!this.running) {
+      this.failRemaining(new Error('producer closed before the record was sent'));
+      return;
+    }
+    const timer = setTimeout(() => this.abort.abort(), timeoutMs);
+    // A send already under way is not interrupted by the deadline (kafkajs has its own timeouts): past it, its
+    // records fail here, and the loop drops the send's outcome when it comes back.
+    let finished = false;
+    await atMost(
+      this.running.then(() => {
+        finished = true;
+      }),
+      timeoutMs + 100,
+    );
+    clearTimeout(timer);
+    if (!finished) {
+      this.abandoned = true;
+      this.failRemaining(new Error('producer closed before the broker acknowledged the record'));
+    }
+  }
+}
