@@ -309,9 +309,18 @@ async function main() {
   say(`  dashboard: ${nodeRed.url}dashboard${hasDashboard ? '' : '   (this example has no dashboard nodes yet)'}`);
   say(`  flows:     ${shown(path.join(userDir, 'flows.json'))} (rewritten from the example at every start)`);
 
-  // ---- the replay ----
+  // ---- the replay: the flow's own replay button when it has one, else from here ----
   let sent = 0;
-  if (brokers && replayHere) {
+  const button = flows.find((node) => node.type === 'inject' && /replay/i.test(node.name ?? ''));
+  let followFlow;
+  if (brokers && replayHere && button) {
+    await pressButton(nodeRed, button);
+    say(
+      `replaying ${count(records.length)} records through the flow into ${SENSOR_TOPIC}: pressed its "${button.name}" button`,
+    );
+    sent = records.length;
+    followFlow = followPredictions(predictions, sent);
+  } else if (brokers && replayHere) {
     const waitStart = Date.now();
     const group = await waitForConsumer(kafkajs, admin, SENSOR_TOPIC, watchGroup, consumerWaitMs);
     if (stopping) return stopping;
@@ -362,6 +371,7 @@ async function main() {
 
   if (!once) {
     say('Node-RED keeps running; Ctrl-C stops it and everything the demo started');
+    await followFlow;
     return undefined;
   }
 
@@ -393,13 +403,36 @@ async function main() {
   return stopAll(predictions.count > 0 ? 0 : 1);
 }
 
+async function pressButton(nodeRed, button) {
+  const response = await fetch(`${nodeRed.url}inject/${button.id}`, { method: 'POST' });
+  if (!response.ok) throw new Error(`pressing "${button.name}" failed: HTTP ${response.status}`);
+}
+
+// Progress of a replay the flow runs itself, counted in predictions read back, every 5 s until all are in.
+async function followPredictions(predictions, total) {
+  const start = Date.now();
+  let lastReport = start;
+  let done = false;
+  while (!stopping && !done) {
+    done = predictions.count >= total;
+    if (done || Date.now() - lastReport >= 5000) {
+      lastReport = Date.now();
+      const rate = predictions.count / Math.max((Date.now() - start) / 1000, 0.001);
+      console.log(
+        `[replay] ${count(predictions.count)} / ${count(total)} predictions read ` +
+          `(${Math.round((100 * predictions.count) / total)} %), ${count(Math.round(rate))} records/s`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 // Without a broker the flow reads the CSV itself: press its replay button (an inject node named "replay…"),
 // then follow the model through the learner's admin route until every record is learned.
 async function runWithoutBroker(nodeRed, flows, total, errorsOf) {
   const button = flows.find((node) => node.type === 'inject' && /replay/i.test(node.name ?? ''));
   if (replayHere && button) {
-    const response = await fetch(`${nodeRed.url}inject/${button.id}`, { method: 'POST' });
-    if (!response.ok) throw new Error(`pressing "${button.name}" failed: HTTP ${response.status}`);
+    await pressButton(nodeRed, button);
     say(`replaying ${count(total)} records through the flow: pressed its "${button.name}" button`);
   } else {
     say('the flow replays the data itself');

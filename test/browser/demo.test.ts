@@ -9,13 +9,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { browserUnavailable, launchBrowser, screenshot, type Browser } from '../support/browser';
 import { projectRoot, shuttleDir } from '../support/env';
 import { importScript } from '../support/esm';
 
 const EXAMPLE = 'Shuttle anomaly detection with Kafka';
-const todo = 'needs the Kafka, learner and scorer nodes (issues 4 and 5)';
 
 declare const RED: {
   nodes: {
@@ -91,6 +90,23 @@ class Demo {
   }
 }
 
+/** The chart's pixels, read from its canvas (no screenshot: a busy chart may not paint a frame for a while). */
+function chartPixels(chart: Locator): Promise<string> {
+  return chart
+    .locator('canvas')
+    .first()
+    .evaluate((canvas) => (canvas as HTMLCanvasElement).toDataURL());
+}
+
+/** A picture for the record; on a loaded machine a busy dashboard may not paint in time, which is no failure. */
+async function pictureIfPossible(page: Page, name: string, t: TestContext): Promise<void> {
+  try {
+    await screenshot(page, name);
+  } catch (error) {
+    t.diagnostic(`no ${name} picture: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
@@ -115,7 +131,9 @@ async function topicEnd(brokers: string, topic: string): Promise<number> {
 }
 
 describe('npm run demo', { skip: browserUnavailable() }, () => {
-  const limit = 3000;
+  // Long enough (about 40 s at 300 records/s) that the chart is still filling when the browser looks.
+  const limit = 12000;
+  const limitText = limit.toLocaleString('en-US');
   let demo: Demo;
   let userDir: string;
   let editorUrl: string;
@@ -129,11 +147,12 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
       PORT: '0',
       DEMO_USER_DIR: userDir,
       DEMO_LIMIT: String(limit),
-      DEMO_RATE: '1500',
+      // Slow enough for headless Chromium to keep up with the dashboard's chart on a small machine.
+      DEMO_RATE: '300',
       DEMO_CONSUMER_WAIT: '10',
     });
     // A first start may fetch the broker jars from Maven Central.
-    await demo.waitFor(/replay done|no Kafka broker/, 240_000);
+    await demo.waitFor(/pressed its "replay Shuttle" button|replay done|no Kafka broker/, 240_000);
   });
 
   after(async () => {
@@ -147,7 +166,7 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
     return !demo.noBroker;
   };
 
-  test('starts Node-RED with the Kafka example and replays the records with progress', async (t) => {
+  test('starts Node-RED with the Kafka example and replays the records into shuttle-sensor', async (t) => {
     if (!needsBroker(t)) return;
     const out = demo.output;
     editorUrl = /\[demo\] {3}editor: {4}(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
@@ -155,16 +174,51 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
     brokers = /on Kafka (\S+)/.exec(out)![1];
     assert.match(out, new RegExp(`running the example "${EXAMPLE}"`));
     assert.match(out, /topics shuttle-sensor and shuttle-sensor-preds: (created|already there)/);
-    assert.match(out, /the flow's consumer is reading shuttle-sensor|no consumer of shuttle-sensor joined within/);
-    assert.match(out, /\[replay\] 3,000 \/ 3,000 records \(100 %\)/);
-    assert.match(out, /replay done: 3,000 records/);
-    assert.ok((await topicEnd(brokers, 'shuttle-sensor')) >= limit, 'the records are in shuttle-sensor');
+    // The example replays through its own "replay Shuttle" button, which the demo presses.
+    assert.match(
+      out,
+      new RegExp(`replaying ${limitText} records through the flow into shuttle-sensor: pressed its "replay Shuttle"`),
+    );
+    await demo.waitFor(new RegExp(`\\[replay\\] [\\d,]+ / ${limitText} predictions read`), 30_000);
+    assert.ok((await topicEnd(brokers, 'shuttle-sensor')) > 0, 'records are in shuttle-sensor');
     assert.equal(fs.readlinkSync(path.join(userDir, 'node_modules', 'node-red-contrib-stream-ml')), projectRoot);
+  });
+
+  // Todo: on this 2-core machine, headless Chromium's page thread is blocked for over 30 s by the Kafka
+  // example's chart as the predictions arrive (no frame, no evaluate); the same check passes on the example
+  // without a broker at 100 records/s. The example's chart may need fewer points (ui-chart removeOlderPoints).
+  const chartTodo = "headless Chromium cannot keep up with the Kafka example's chart here (page blocked > 30 s)";
+  test('the dashboard of the Kafka example fills with points and shows the ROC-AUC', { todo: chartTodo }, async (t) => {
+    if (!needsBroker(t)) return;
+    // Without predictions there is nothing to chart: fail at once rather than after the waits below.
+    await demo.waitFor(/first prediction read/, 30_000);
+    browser ??= await launchBrowser();
+    const dashboard = await browser.newPage();
+    dashboard.setDefaultTimeout(15_000);
+    try {
+      await dashboard.goto(`${editorUrl}dashboard`);
+      await dashboard.getByText('running ROC-AUC').first().waitFor({ timeout: 30_000 });
+      // The ROC-AUC widget shows a number once a hundred predictions have been read.
+      await dashboard
+        .getByText(/^0\.\d{4}$/)
+        .first()
+        .waitFor({ timeout: 30_000 });
+      const chart = dashboard.locator('.nrdb-ui-chart').first();
+      await chart.waitFor({ timeout: 30_000 });
+      // A chart that is filling changes between two looks a moment apart.
+      const first = await chartPixels(chart);
+      await dashboard.waitForTimeout(2000);
+      const second = await chartPixels(chart);
+      assert.notEqual(first, second, 'the chart changes as predictions arrive');
+      await pictureIfPossible(dashboard, 'demo-dashboard', t);
+    } finally {
+      await dashboard.close();
+    }
   });
 
   test('the editor shows the example deployed against that broker', async (t) => {
     if (!needsBroker(t)) return;
-    browser = await launchBrowser();
+    browser ??= await launchBrowser();
     page = await browser.newPage();
     await page.goto(editorUrl);
     await page.locator('#red-ui-workspace-tabs .red-ui-tab', { hasText: EXAMPLE }).click();
@@ -173,6 +227,7 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
       const brokers: string[] = [];
       RED.nodes.eachNode((n) => types.push(n.type));
       RED.nodes.eachConfig((n) => {
+        types.push(n.type);
         if (n.type === 'stream-ml-kafka-broker') brokers.push(n.brokers ?? '');
       });
       return { types, brokers };
@@ -185,33 +240,13 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
     }
     assert.deepEqual([...new Set(seen.brokers)], [brokers]);
     await screenshot(page, 'demo-editor');
+    await page.close();
   });
 
-  test('predictions come back from shuttle-sensor-preds', { todo }, async (t) => {
+  test('predictions come back from shuttle-sensor-preds', async (t) => {
     if (!needsBroker(t)) return;
-    const [, after] = await demo.waitFor(/first prediction read from shuttle-sensor-preds ([\d.]+) s after/, 10_000);
+    const [, after] = await demo.waitFor(/first prediction read from shuttle-sensor-preds ([\d.]+) s after/, 30_000);
     t.diagnostic(`time to the first chart point: ${after} s`);
-  });
-
-  test('the dashboard of the Kafka example fills with points and shows the ROC-AUC', { todo }, async (t) => {
-    if (!needsBroker(t)) return;
-    // Without predictions there is nothing to chart: fail at once rather than after the waits below.
-    assert.match(demo.output, /first prediction read/);
-    const dashboard = await browser!.newPage();
-    try {
-      await dashboard.goto(`${editorUrl}dashboard`);
-      await dashboard.getByText('ROC-AUC').first().waitFor({ timeout: 30_000 });
-      const chart = dashboard.locator('.nrdb-ui-chart, [class*="ui-chart"]').first();
-      await chart.waitFor({ timeout: 30_000 });
-      // A chart that is filling changes between two looks a moment apart.
-      const first = await chart.screenshot();
-      await dashboard.waitForTimeout(2000);
-      const second = await chart.screenshot();
-      assert.ok(!first.equals(second), 'the chart changes as predictions arrive');
-      await screenshot(dashboard, 'demo-dashboard');
-    } finally {
-      await dashboard.close();
-    }
   });
 
   test('Ctrl-C stops Node-RED and the broker the demo started', async (t) => {
@@ -235,9 +270,8 @@ describe('npm run demo -- --once', () => {
       PORT: '0',
       DEMO_USER_DIR: userDir,
       DEMO_LIMIT: '1000',
-      DEMO_RATE: '2000',
-      DEMO_PREDICTIONS_TIMEOUT: '5',
-      DEMO_CONSUMER_WAIT: '10',
+      DEMO_RATE: '1000',
+      DEMO_PREDICTIONS_TIMEOUT: '30',
     });
     await demo.exitCode(240_000);
   });
@@ -247,101 +281,15 @@ describe('npm run demo -- --once', () => {
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
 
-  test('exits by itself once the replay is done', (t) => {
+  test('exits 0 by itself with a prediction for every record replayed, timed and scored', (t) => {
     if (demo.noBroker) return t.skip('no Kafka broker here (no KAFKA_BROKERS, no Java)');
-    assert.match(demo.output, /replay done: 1,000 records/);
-    assert.match(demo.output, /predictions read from shuttle-sensor-preds: [\d,]+ for 1,000 records replayed/);
+    assert.match(demo.output, /first prediction read from shuttle-sensor-preds [\d.]+ s after the start/);
+    assert.match(
+      demo.output,
+      /predictions read from shuttle-sensor-preds: 1,000 for 1,000 records replayed; ROC-AUC 0\.\d{4} over 1,000 scored/,
+    );
     assert.match(demo.output, /\[demo\] done in [\d.]+ s/);
-  });
-
-  test('exits 0 with a prediction for every record replayed', { todo }, (t) => {
-    if (demo.noBroker) return t.skip('no Kafka broker here (no KAFKA_BROKERS, no Java)');
-    assert.match(demo.output, /predictions read from shuttle-sensor-preds: 1,000 for 1,000 records replayed/);
-    assert.equal(demo.child.exitCode, 0);
-  });
-});
-
-// The demo's reading of predictions, timed and scored, checked now with a stand-in for the flow: a plain
-// kafkajs consumer of shuttle-sensor that writes each record back to shuttle-sensor-preds with its label as the
-// score (so the ROC-AUC the demo prints must be exactly 1).
-describe('npm run demo -- --once, with a stand-in for the flow', () => {
-  let demo: Demo;
-  let userDir: string;
-  let stop: (() => Promise<void>) | undefined;
-  let kafkaScript: KafkaScript | undefined;
-  let noBroker: string | undefined;
-
-  before(async () => {
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-demo-standin-'));
-    // The stand-in must outlive the demo, so the broker is this test's, not one the demo starts and stops.
-    let brokers = process.env.KAFKA_BROKERS;
-    if (!brokers) {
-      const script = await importScript<KafkaScript>('kafka.mjs');
-      try {
-        const state = await script.startKafka();
-        brokers = state.brokers;
-        if (!state.reused) kafkaScript = script;
-      } catch (error) {
-        noBroker = (error as Error).message;
-        return;
-      }
-    }
-    demo = new Demo(['--once'], {
-      PORT: '0',
-      DEMO_USER_DIR: userDir,
-      DEMO_LIMIT: '2000',
-      DEMO_RATE: '2000',
-      DEMO_CONSUMER_WAIT: '60',
-      KAFKA_BROKERS: brokers,
-    });
-    const found = await demo.waitFor(/on Kafka (\S+)/, 120_000);
-    const { Kafka, logLevel, Partitioners } = require('kafkajs') as typeof import('kafkajs');
-    const kafka = new Kafka({
-      clientId: 'demo-test-standin',
-      brokers: found[1].split(','),
-      logLevel: logLevel.NOTHING,
-    });
-    const consumer = kafka.consumer({ groupId: 'demo-test-standin' });
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    await consumer.connect();
-    stop = async () => {
-      await consumer.disconnect();
-      await producer.disconnect();
-    };
-    // From the beginning, skipping what earlier runs left on the topic: a "latest" start could miss the first
-    // records if they were written before this consumer's first fetch.
-    const joinedAt = Date.now();
-    await consumer.subscribe({ topic: 'shuttle-sensor', fromBeginning: true });
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        const fresh = batch.messages.filter((m) => Number(m.timestamp) >= joinedAt);
-        if (fresh.length === 0) return;
-        const messages = fresh.map((m) => {
-          const record = JSON.parse(m.value!.toString('utf8')) as { outlier: number };
-          return { value: JSON.stringify({ ...record, anomaly: { score: record.outlier } }) };
-        });
-        await producer.send({ topic: 'shuttle-sensor-preds', messages });
-      },
-    });
-    await demo.exitCode(120_000);
-  });
-
-  after(async () => {
-    // Bounded: a kafkajs client whose broker has gone keeps retrying.
-    await Promise.race([stop?.(), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    await demo?.stop();
-    await kafkaScript?.stopKafka();
-    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
-  });
-
-  test('waits for the consumer, times the first prediction, and scores what comes back', (t) => {
-    if (noBroker) return t.skip(`no Kafka broker here: ${noBroker}`);
-    const out = demo.output;
-    assert.match(out, /the flow's consumer is reading shuttle-sensor \(group demo-test-standin, joined after/);
-    assert.match(out, /first prediction read from shuttle-sensor-preds [\d.]+ s after the start/);
-    assert.match(out, /predictions read from shuttle-sensor-preds: 2,000 for 2,000 records replayed; ROC-AUC 1\.0000/);
-    assert.equal(demo.child.exitCode, 0);
+    assert.equal(demo.child.exitCode, 0, demo.output);
   });
 });
 
@@ -428,11 +376,11 @@ describe('npm run demo -- --no-broker, in the browser', { skip: browserUnavailab
         .getByText(/^0\.\d{4}$/)
         .first()
         .waitFor({ timeout: 30_000 });
-      const first = await chart.screenshot();
+      const first = await chartPixels(chart);
       await page.waitForTimeout(2000);
-      const second = await chart.screenshot();
-      assert.ok(!first.equals(second), 'the chart changes as records are scored');
-      await screenshot(page, 'demo-local-dashboard');
+      const second = await chartPixels(chart);
+      assert.notEqual(first, second, 'the chart changes as records are scored');
+      await pictureIfPossible(page, 'demo-local-dashboard', t);
     } finally {
       await page.close();
     }
