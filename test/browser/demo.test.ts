@@ -284,10 +284,11 @@ describe('npm run demo -- --once', () => {
   test('exits 0 by itself with a prediction for every record replayed, timed and scored', (t) => {
     if (demo.noBroker) return t.skip('no Kafka broker here (no KAFKA_BROKERS, no Java)');
     assert.match(demo.output, /first prediction read from shuttle-sensor-preds [\d.]+ s after the start/);
-    assert.match(
-      demo.output,
-      /predictions read from shuttle-sensor-preds: 1,000 for 1,000 records replayed; ROC-AUC 0\.\d{4} over 1,000 scored/,
-    );
+    // At least one per record: on a broker shared with an earlier run, the flow's consumer group may deliver a
+    // few records again (at-least-once), and their predictions count too.
+    const summary = /predictions read from shuttle-sensor-preds: ([\d,]+) for 1,000 records replayed; ROC-AUC 0\.\d{4}/;
+    const read = summary.exec(demo.output)?.[1] ?? '0';
+    assert.ok(Number(read.replace(/,/g, '')) >= 1000, demo.output);
     assert.match(demo.output, /\[demo\] done in [\d.]+ s/);
     assert.equal(demo.child.exitCode, 0, demo.output);
   });
