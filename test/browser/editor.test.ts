@@ -1,0 +1,300 @@
+// The Node-RED editor in a real browser, with this package installed in the user folder: every node in the
+// palette, dragged onto the workspace, the Shuttle example imported from Import > Examples, the learner and
+// scorer dialogs, and a clean deploy. Screenshots of each step go to test-results/screenshots/editor-*.png.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserUnavailable, launchBrowser, screenshot, type Browser } from '../support/browser';
+import { errorsOf, startNodeRed, type EmbeddedNodeRed } from '../support/node-red-embedded';
+import { projectRoot } from '../support/env';
+
+const pkg = require(path.join(projectRoot, 'package.json')) as { 'node-red': { nodes: Record<string, string> } };
+const types = Object.keys(pkg['node-red'].nodes);
+const BROKER = 'stream-ml-kafka-broker';
+// Config nodes live in the configuration-nodes sidebar, not in the palette.
+const paletteTypes = types.filter((t) => t !== BROKER);
+const EXAMPLE = 'Shuttle anomaly detection with Kafka';
+
+interface EditorNode {
+  id: string;
+  type: string;
+  z?: string;
+  model?: string;
+}
+// The editor's own API, as the page sees it.
+declare const RED: {
+  nodes: {
+    getType(type: string): unknown;
+    eachNode(cb: (n: EditorNode) => void): void;
+    eachConfig(cb: (n: EditorNode) => void): void;
+    dirty(set?: boolean): boolean;
+    eachWorkspace(cb: (ws: { id: string; label: string }) => void): void;
+    node(id: string): unknown;
+  };
+  workspaces: { active(): string; show(id: string): void };
+};
+
+async function editorNodes(page: Page): Promise<EditorNode[]> {
+  return page.evaluate(() => {
+    const list: EditorNode[] = [];
+    RED.nodes.eachNode((n) => list.push({ id: n.id, type: n.type, z: n.z, model: n.model }));
+    RED.nodes.eachConfig((n) => list.push({ id: n.id, type: n.type }));
+    return list;
+  });
+}
+
+/** Waits (bounded) until no notification covers the editor, so pictures show the editor itself. */
+async function notificationsGone(page: Page): Promise<void> {
+  await page
+    .locator('.red-ui-notification')
+    .first()
+    .waitFor({ state: 'detached', timeout: 15_000 })
+    .catch(() => undefined);
+}
+
+/** Drags a node of `type` from the palette to (x, y) of the workspace. */
+async function dragFromPalette(page: Page, type: string, x: number, y: number): Promise<void> {
+  const box = (await page.locator('#red-ui-workspace-chart').boundingBox())!;
+  const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+  await entry.scrollIntoViewIfNeeded();
+  const from = (await entry.boundingBox())!;
+  await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+  await page.mouse.down();
+  // jQuery UI's draggable starts only after the pointer moves; go there in steps.
+  await page.mouse.move(box.x + x, box.y + y, { steps: 12 });
+  await page.mouse.up();
+}
+
+/** Clicks Deploy and waits for "Successfully deployed"; a dialog asking to confirm is answered, and pictured. */
+async function deploy(page: Page): Promise<void> {
+  await notificationsGone(page);
+  await page.locator('#red-ui-header-button-deploy').click();
+  const confirm = page.locator('.ui-dialog-buttonset button', { hasText: /^Confirm deploy$/ });
+  const deployed = page.locator('.red-ui-notification', { hasText: 'Successfully deployed' });
+  const question = page.locator('.red-ui-notification', { has: page.locator('button') });
+  await confirm.or(deployed).or(question).first().waitFor();
+  if (!(await deployed.isVisible())) {
+    await screenshot(page, 'editor-deploy-question');
+    await page
+      .locator('.red-ui-notification button', { hasText: /confirm|deploy/i })
+      .first()
+      .click();
+  }
+  await deployed.waitFor();
+  await notificationsGone(page);
+}
+
+async function openDialog(page: Page, id: string): Promise<void> {
+  await notificationsGone(page);
+  await page.locator(`[id="${id}"] .red-ui-flow-node`).first().dblclick();
+  await page.locator('.red-ui-tray').last().waitFor({ state: 'visible' });
+  await page.locator('#node-input-model').waitFor({ state: 'visible' });
+  // The tray slides in; wait until it stands still before the picture.
+  await page.waitForTimeout(500);
+}
+
+async function closeDialog(page: Page): Promise<void> {
+  await page.locator('#node-dialog-cancel').click();
+  await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+}
+
+describe('the editor with node-red-contrib-stream-ml installed', { skip: browserUnavailable() }, () => {
+  let nodeRed: EmbeddedNodeRed;
+  let browser: Browser;
+  let page: Page;
+  let userDir: string;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-editor-'));
+    nodeRed = await startNodeRed({ userDir, flows: [], logLevel: 'error' });
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(nodeRed.url);
+    await page.locator('#red-ui-palette-container').waitFor();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await nodeRed?.stop();
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  test('every node type of the package is in the palette', async () => {
+    for (const type of paletteTypes) {
+      const entry = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+      await entry.waitFor({ state: 'attached', timeout: 15_000 });
+      assert.equal(await entry.count(), 1, `${type} in the palette`);
+    }
+    // The config node is registered with the editor (it shows in the config-nodes sidebar once used).
+    assert.ok(await page.evaluate((t) => !!RED.nodes.getType(t), BROKER));
+    const category = page.locator('.red-ui-palette-header', { hasText: 'stream ML' });
+    await category.scrollIntoViewIfNeeded();
+    await screenshot(page, 'editor-palette');
+  });
+
+  test('each node drags from the palette onto the workspace', async () => {
+    for (const [i, type] of paletteTypes.entries()) await dragFromPalette(page, type, 200 + i * 180, 150);
+    const placed = (await editorNodes(page)).filter((n) => paletteTypes.includes(n.type));
+    assert.deepEqual(placed.map((n) => n.type).sort(), [...paletteTypes].sort());
+    await screenshot(page, 'editor-dragged');
+  });
+
+  test('the Shuttle example imports from Import > Examples', async () => {
+    await page.locator('#red-ui-header-button-sidemenu').click();
+    await page.locator('#menu-item-import').click();
+    const dialog = page.locator('.ui-dialog', { has: page.locator('#red-ui-clipboard-dialog') });
+    await dialog.waitFor({ state: 'visible' });
+    await dialog.locator('#red-ui-tab-red-ui-clipboard-dialog-import-tab-examples a').click();
+    const examples = dialog.locator('#red-ui-clipboard-dialog-import-tab-examples');
+    await examples.locator('.red-ui-treeList-label', { hasText: 'node-red-contrib-stream-ml' }).click();
+    await examples.locator('.red-ui-treeList-label', { hasText: EXAMPLE }).click();
+    await screenshot(page, 'editor-import-examples');
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const tab = page.locator('#red-ui-workspace-tabs .red-ui-tab', { hasText: EXAMPLE });
+    await tab.waitFor();
+    const nodes = await editorNodes(page);
+    const example = JSON.parse(
+      fs.readFileSync(path.join(projectRoot, 'examples', `${EXAMPLE}.json`), 'utf8'),
+    ) as EditorNode[];
+    // Imported ids may be renumbered; the types that came in must match the file's.
+    const expected = example.filter((n) => n.type !== 'tab').map((n) => n.type);
+    for (const type of new Set(expected)) {
+      assert.ok(
+        nodes.filter((n) => n.type === type).length >= expected.filter((t) => t === type).length,
+        `${type} came in with the example`,
+      );
+    }
+    await tab.click();
+    await notificationsGone(page);
+    await screenshot(page, 'editor-example-flow');
+  });
+
+  test('the learner and scorer dialogs open on double-click', async () => {
+    const nodes = await editorNodes(page);
+    const onTab = await page.evaluate(() => RED.workspaces.active());
+    for (const [type, name] of [
+      ['stream-ml-online-learner', 'learner'],
+      ['stream-ml-anomaly-scorer', 'scorer'],
+    ] as const) {
+      const node = nodes.find((n) => n.type === type && n.z === onTab) ?? nodes.find((n) => n.type === type);
+      assert.ok(node, `a ${type} on the workspace`);
+      await openDialog(page, node.id);
+      assert.equal(await page.locator('#node-input-model').inputValue(), node.model);
+      await screenshot(page, `editor-${name}-dialog`);
+      await closeDialog(page);
+    }
+  });
+
+  test('deploy succeeds and the runtime logs no errors', async () => {
+    // The nodes dragged in earlier have no broker or settings; take them off (select all on their tab, Delete)
+    // so that what is deployed is the example as a user imports it.
+    const firstTab = page.locator('#red-ui-workspace-tabs .red-ui-tab', { hasText: 'Flow 1' });
+    await firstTab.click();
+    const onFirstTab = await page.evaluate(() => RED.workspaces.active());
+    await page.locator('#red-ui-workspace-chart').click({ position: { x: 40, y: 400 } });
+    await page.keyboard.press('Control+a');
+    await page.keyboard.press('Delete');
+    assert.deepEqual(
+      (await editorNodes(page)).filter((n) => n.z === onFirstTab),
+      [],
+      'the dragged nodes are gone',
+    );
+    // Point the example's broker at the test broker when there is one, as a user would set their address.
+    const brokers = process.env.KAFKA_BROKERS;
+    if (brokers) {
+      await page.evaluate((address) => {
+        RED.nodes.eachConfig((n) => {
+          if (n.type === 'stream-ml-kafka-broker') {
+            (n as { brokers?: string; changed?: boolean }).brokers = address;
+            (n as { changed?: boolean }).changed = true;
+          }
+        });
+        RED.nodes.dirty(true);
+      }, brokers);
+    }
+    // Back to the example's tab for the picture (a second click on the tab bar here opens the flow's edit tray).
+    await page.evaluate((label) => {
+      RED.nodes.eachWorkspace((ws) => {
+        if (ws.label === label) RED.workspaces.show(ws.id);
+      });
+    }, EXAMPLE);
+    await deploy(page);
+    assert.equal(await page.evaluate(() => RED.nodes.dirty()), false);
+    const flows = (await (await fetch(`${nodeRed.url}flows`, { headers: { Accept: 'application/json' } })).json()) as
+      EditorNode[] | { flows: EditorNode[] };
+    const deployedTypes = new Set((Array.isArray(flows) ? flows : flows.flows).map((n) => n.type));
+    for (const type of types) assert.ok(deployedTypes.has(type), `${type} deployed`);
+    await screenshot(page, 'editor-deployed');
+    assert.deepEqual(errorsOf(nodeRed.problems), []);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('the learner dialog sets attribute types and the scorer a threshold', async () => {
+    // Fresh nodes from the palette, as a user starts; the example's nodes predate the dialogs' newer options.
+    const old = new Set((await editorNodes(page)).map((n) => n.id));
+    await dragFromPalette(page, 'stream-ml-anomaly-scorer', 200, 320);
+    await dragFromPalette(page, 'stream-ml-online-learner', 420, 320);
+    const nodes = (await editorNodes(page)).filter((n) => !old.has(n.id));
+    const learner = nodes.find((n) => n.type === 'stream-ml-online-learner');
+    await openDialog(page, learner!.id);
+    // Fill the attribute table from a sample record, then set the types as in SymetryML's Shuttle demo:
+    // C for the nine sensors, X (not learned) for the label, which is marked as the label.
+    const sample = { f1: 50, f2: 21, f3: 77, f4: 0, f5: 28, f6: 0, f7: 27, f8: 48, f9: 22, outlier: 1 };
+    await page.locator('#node-input-sample').fill(JSON.stringify(sample));
+    await page.locator('#node-input-attributes-sample').click();
+    const rows = page.locator('#node-input-attributes-rows > div');
+    await rows.nth(9).waitFor();
+    assert.equal(await rows.count(), 10);
+    for (let i = 0; i < 10; i++) {
+      const row = rows.nth(i);
+      const field = await row.locator('.stream-ml-attr-name').inputValue();
+      await row.locator('.stream-ml-attr-type').selectOption(field === 'outlier' ? 'X' : 'C');
+      await row.locator('.stream-ml-attr-label').setChecked(field === 'outlier');
+    }
+    await screenshot(page, 'editor-learner-attributes');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+    const scorer = nodes.find((n) => n.type === 'stream-ml-anomaly-scorer');
+    await openDialog(page, scorer!.id);
+    await page.locator('#node-input-thresholdKind').selectOption('fixed');
+    await page.locator('#node-input-thresholdValue').fill('0.8');
+    await screenshot(page, 'editor-scorer-threshold');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+    // What the dialogs saved is what the editor now holds for those nodes.
+    const saved = await page.evaluate(
+      ([l, sc]) => {
+        const find = (id: string) => RED.nodes.node(id) as Record<string, unknown>;
+        return {
+          attributes: find(l).attributes,
+          kind: find(sc).thresholdKind,
+          value: find(sc).thresholdValue,
+          // What the editor finds wrong with either node, if anything (it draws a warning triangle then).
+          invalid: [find(l), find(sc)].map((n) => (n.valid === false ? (n.validationErrors ?? ['invalid']) : [])),
+        };
+      },
+      [learner!.id, scorer!.id],
+    );
+    assert.deepEqual(saved.attributes, [
+      ...Object.keys(sample)
+        .filter((k) => k !== 'outlier')
+        .map((name) => ({ name, type: 'C', label: false })),
+      { name: 'outlier', type: 'X', label: true },
+    ]);
+    assert.equal(saved.kind, 'fixed');
+    assert.equal(saved.value, '0.8');
+    assert.deepEqual(saved.invalid, [[], []], 'learner and scorer are fully configured');
+
+    await deploy(page);
+    await screenshot(page, 'editor-redeployed');
+    assert.deepEqual(errorsOf(nodeRed.problems), []);
+  });
+});
