@@ -40,3 +40,11 @@ export {
 export { SeededRandom } from './random';
 export { ScoreCalibrator, type ScoreCalibratorSnapshot } from './calibration';
 export { RecordStatistics, type RecordStatisticsOptions, type RecordStatisticsSnapshot } from './record-statistics';
+export {
+  StreamingEvaluator,
+  rocAuc,
+  averagePrecision,
+  type EvaluationSummary,
+  type EvaluatorSnapshot,
+  type ThresholdMetrics,
+} from './evaluation';

@@ -420,28 +420,22 @@ describe('npm run demo -- --no-broker, in the browser', { skip: browserUnavailab
     }
   });
 
-  test(
-    'the sidebar tab is labelled in words, not message keys',
-    {
-      todo: 'the learner calls RED._ without its node-set namespace, so the tab shows stream-ml-online-learner.sidebar.* keys',
-    },
-    async () => {
-      const page = await browser!.newPage();
-      try {
-        await page.goto(editorUrl);
-        await page.locator('#red-ui-workspace-tabs .red-ui-tab', { hasText: local }).waitFor();
-        await openSidebarTab(page);
-        const records = page.locator('.stream-ml-model[data-model="shuttle"] .stream-ml-model-records');
-        await records.waitFor();
-        assert.match((await records.textContent()) ?? '', /[\d,]+ records learned/);
-        await page.locator('.red-ui-tab-link-button-menu').first().click();
-        assert.equal(
-          (await page.locator('#red-ui-tabs-menu-option-stream-ml').textContent())?.trim(),
-          'Stream ML models',
-        );
-      } finally {
-        await page.close();
-      }
-    },
-  );
+  test('the sidebar tab is labelled in words, not message keys', async () => {
+    const page = await browser!.newPage();
+    try {
+      await page.goto(editorUrl);
+      await page.locator('#red-ui-workspace-tabs .red-ui-tab', { hasText: local }).waitFor();
+      await openSidebarTab(page);
+      const records = page.locator('.stream-ml-model[data-model="shuttle"] .stream-ml-model-records');
+      await records.waitFor();
+      assert.match((await records.textContent()) ?? '', /[\d,]+ records learned/);
+      await page.locator('.red-ui-tab-link-button-menu').first().click();
+      assert.equal(
+        (await page.locator('#red-ui-tabs-menu-option-stream-ml').textContent())?.trim(),
+        'Stream ML models',
+      );
+    } finally {
+      await page.close();
+    }
+  });
 });
