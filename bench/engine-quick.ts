@@ -8,6 +8,7 @@
 // statistics alone and the memory of a default model.
 import fs from 'node:fs';
 import path from 'node:path';
+import { averagePrecision, rocAuc } from '../src/engine/evaluation';
 import { createModel, RecordStatistics, RunningStatistics, type DetectorName } from '../src/engine';
 
 function shuttle(): { rows: number[][]; labels: number[] } {
@@ -15,32 +16,6 @@ function shuttle(): { rows: number[][]; labels: number[] } {
   const lines = fs.readFileSync(path.join(dir, 'shuttle.csv'), 'utf8').trim().split('\n').slice(1);
   const rows = lines.map((l) => l.split(',').map(Number));
   return { rows, labels: rows.map((r) => r[9]) };
-}
-
-/** ROC-AUC with ties counted half, and average precision (a tie group counted at its end). */
-export function rocAucAp(scores: number[], labels: number[]): { auc: number; ap: number } {
-  const order = scores.map((_, i) => i).sort((a, b) => scores[b] - scores[a]);
-  const positives = labels.filter((l) => l === 1).length;
-  const negatives = labels.length - positives;
-  let tp = 0;
-  let fp = 0;
-  let auc = 0;
-  let ap = 0;
-  for (let k = 0; k < order.length;) {
-    let gTp = 0;
-    let gFp = 0;
-    const s = scores[order[k]];
-    while (k < order.length && scores[order[k]] === s) {
-      if (labels[order[k]] === 1) gTp++;
-      else gFp++;
-      k++;
-    }
-    auc += gFp * (tp + gTp / 2);
-    tp += gTp;
-    fp += gFp;
-    if (gTp > 0) ap += (gTp / positives) * (tp / (tp + fp));
-  }
-  return { auc: auc / (positives * negatives), ap };
 }
 
 const attributes = [
@@ -80,7 +55,8 @@ for (const detector of detectors) {
   let bytes = 0;
   for (let seed = 0; seed < 5; seed++) {
     const r = run(detector, seed, rows);
-    const { auc, ap } = rocAucAp(r.scores, labels);
+    const auc = rocAuc(r.scores, labels);
+    const ap = averagePrecision(r.scores, labels);
     aucs.push(auc);
     aps.push(ap);
     wall.push(rows.length / r.wall);
