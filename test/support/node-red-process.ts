@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { nodeRedPath, projectRoot } from './env';
+import { nodeRedPath } from './env';
+import { prepareUserDir } from './node-red-embedded';
 
 export interface NodeRedProcess {
   url: string;
@@ -29,20 +30,9 @@ export function nodeRedPackageDir(): string {
   return fs.statSync(resolved).isDirectory() ? resolved : path.dirname(require.resolve('node-red/package.json'));
 }
 
-/** Writes settings.js (from a JSON-able object plus raw JS snippets) and links the package into the folder. */
+/** Installs the package in the folder (as the demo does) and writes settings.js and flows.json. */
 export function prepareUserFolder(userDir: string, settings: Record<string, unknown>, flows: unknown[]): void {
-  fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
-  const link = path.join(userDir, 'node_modules', 'node-red-contrib-stream-ml');
-  if (!fs.existsSync(link)) fs.symlinkSync(projectRoot, link, 'dir');
-  fs.writeFileSync(
-    path.join(userDir, 'package.json'),
-    JSON.stringify({
-      name: 'test-user-folder',
-      version: '0.0.0',
-      private: true,
-      dependencies: { 'node-red-contrib-stream-ml': '*' },
-    }),
-  );
+  prepareUserDir(userDir);
   fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows, null, 2));
 }
