@@ -11,6 +11,7 @@
 import { surprise } from '../fastmath';
 import { RunningStatistics, type RunningStatisticsSnapshot } from '../statistics';
 import { Detector, finiteNumber, requireKind, type DetectorSnapshot } from './detector';
+import { StatisticsDetector } from './statistics-detector';
 
 export interface EcodOptions {
   /** Exponential forgetting, in records (ignored with shared statistics, which carry their own). */
@@ -19,38 +20,20 @@ export interface EcodOptions {
   statistics?: RunningStatistics;
 }
 
-export class EcodDetector extends Detector {
+export class EcodDetector extends StatisticsDetector {
   readonly kind = 'ecod';
-  private stats: RunningStatistics;
-  private readonly owned: boolean;
   private left: Float64Array;
   private right: Float64Array;
 
   constructor(dimension: number, options: EcodOptions = {}) {
-    super();
-    this.owned = options.statistics === undefined;
-    this.stats = options.statistics ?? new RunningStatistics(dimension, { halfLife: options.halfLife });
-    if (this.stats.dimension !== dimension) throw new Error('ecod: statistics of another dimension');
+    super(
+      dimension,
+      'ecod',
+      options.statistics,
+      () => new RunningStatistics(dimension, { halfLife: options.halfLife }),
+    );
     this.left = new Float64Array(dimension);
     this.right = new Float64Array(dimension);
-  }
-
-  get dimension(): number {
-    return this.stats.dimension;
-  }
-
-  get recordsLearned(): number {
-    return this.stats.records;
-  }
-
-  get statistics(): RunningStatistics {
-    return this.stats;
-  }
-
-  override squash(raw: number): number {
-    // Under independence each -log tail probability is about Exp(1): raw / dimension is about 1 for normal data.
-    const r = raw / Math.max(this.dimension, 1);
-    return r > 0 ? r / (r + 1) : 0;
   }
 
   rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
@@ -181,7 +164,7 @@ export class EcodDetector extends Detector {
   }
 
   toJSON(): DetectorSnapshot {
-    return { kind: this.kind, statistics: this.owned ? this.stats.toJSON() : 'shared', dimension: this.dimension };
+    return { kind: this.kind, statistics: this.statisticsSnapshot(), dimension: this.dimension };
   }
 
   static fromJSON(snapshot: unknown, shared?: RunningStatistics): EcodDetector {

@@ -3,6 +3,7 @@
 // O(d^3) while a record costs O(d^2).
 import { RunningStatistics, type RunningStatisticsSnapshot } from '../statistics';
 import { Detector, finiteNumber, numberArray, requireKind, type DetectorSnapshot } from './detector';
+import { StatisticsDetector } from './statistics-detector';
 
 export interface GaussianOptions {
   /** Exponential forgetting, in records. */
@@ -15,10 +16,8 @@ export interface GaussianOptions {
   statistics?: RunningStatistics;
 }
 
-export class GaussianDetector extends Detector {
+export class GaussianDetector extends StatisticsDetector {
   readonly kind = 'gaussian';
-  private stats: RunningStatistics;
-  private readonly owned: boolean;
   private precision: Float64Array;
   private readonly shrinkage: number;
   private readonly refreshEvery: number;
@@ -29,35 +28,17 @@ export class GaussianDetector extends Detector {
   private covariance = new Float64Array(0);
 
   constructor(dimension: number, options: GaussianOptions = {}) {
-    super();
-    this.owned = options.statistics === undefined;
-    this.stats =
-      options.statistics ?? new RunningStatistics(dimension, { halfLife: options.halfLife, quantiles: false });
-    if (this.stats.dimension !== dimension) throw new Error('gaussian: statistics of another dimension');
+    super(
+      dimension,
+      'gaussian',
+      options.statistics,
+      () => new RunningStatistics(dimension, { halfLife: options.halfLife, quantiles: false }),
+    );
     this.shrinkage = options.shrinkage ?? 0.01;
     this.refreshEvery = options.refreshEvery ?? 128;
     this.precision = new Float64Array(dimension * dimension);
     this.centred = new Float64Array(dimension);
     this.product = new Float64Array(dimension);
-  }
-
-  get dimension(): number {
-    return this.stats.dimension;
-  }
-
-  get recordsLearned(): number {
-    return this.stats.records;
-  }
-
-  /** The running statistics the detector stands on. */
-  get statistics(): RunningStatistics {
-    return this.stats;
-  }
-
-  override squash(raw: number): number {
-    // The squared distance of a normal record is about the dimension.
-    const r = raw / Math.max(this.dimension, 1);
-    return r > 0 ? r / (r + 1) : 0;
   }
 
   rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
@@ -154,7 +135,7 @@ export class GaussianDetector extends Detector {
       refreshEvery: this.refreshEvery,
       sinceRefresh: this.sinceRefresh,
       precision: Array.from(this.precision),
-      statistics: this.owned ? this.stats.toJSON() : 'shared',
+      statistics: this.statisticsSnapshot(),
     };
   }
 
