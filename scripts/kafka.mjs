@@ -8,7 +8,10 @@
 //   node scripts/kafka.mjs suspend|resume   kill the broker, then start it again on the same ports and data
 //
 // Besides the PLAINTEXT listener it opens a SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
-// with the test users below, so the SASL options of the broker config node can be tested for real.
+// with the test users below, so the SASL options of the broker config node can be tested for real, and two SSL
+// listeners: TLS (server certificate only) and MTLS (a client certificate is required). Their throwaway test CA,
+// server and client certificates are made once with `openssl` and kept in .cache/kafka/run/tls; without openssl
+// the broker starts without the SSL listeners.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -126,17 +129,101 @@ function log(line) {
   process.stderr.write(`[kafka] ${line}\n`);
 }
 
-function writeConfig(ports, dataDir) {
+function openssl(args) {
+  const result = spawnSync('openssl', args, { encoding: 'utf8' });
+  if (result.error || result.status !== 0)
+    throw new KafkaSetupError(`openssl ${args[0]} failed: ${result.error?.message ?? result.stderr}`);
+}
+
+/**
+ * The test CA, the broker's certificate (for 127.0.0.1 and localhost) and a client certificate, all signed by that
+ * CA; made once and reused while the server certificate is good for another day. Undefined without openssl.
+ */
+function ensureTlsFiles() {
+  const probe = spawnSync('openssl', ['version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    log('openssl not found: starting without the TLS listeners');
+    return undefined;
+  }
+  const dir = path.join(runDir, 'tls');
+  const file = (name) => path.join(dir, name);
+  const files = {
+    ca: file('ca.pem'),
+    cert: file('client.pem'),
+    key: file('client.key'),
+    serverKeystore: file('server-keystore.pem'),
+  };
+  const fresh =
+    Object.values(files).every((f) => fs.existsSync(f)) &&
+    spawnSync('openssl', ['x509', '-checkend', '86400', '-noout', '-in', file('server.pem')]).status === 0;
+  if (fresh) return files;
+
+  log(`making a test CA and certificates in ${path.relative(root, dir)}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  // One key and certificate: self-signed for the CA, signed by the CA for the others (`req -x509 -CA`, OpenSSL 3).
+  const make = (name, subject, extensions, signedByCa = true) =>
+    openssl([
+      ...'req -x509 -newkey rsa:2048 -nodes -days 825'.split(' '),
+      ...['-keyout', file(`${name}.key`), '-out', file(`${name}.pem`), '-subj', subject],
+      ...(signedByCa ? ['-CA', files.ca, '-CAkey', file('ca.key')] : []),
+      ...extensions.flatMap((e) => ['-addext', e]),
+    ]);
+  const leaf = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment'];
+  try {
+    make(
+      'ca',
+      '/CN=stream-ml test CA',
+      ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'],
+      false,
+    );
+    make('server', '/CN=localhost', [
+      ...leaf,
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ]);
+    make('client', '/CN=stream-ml-test-client', [...leaf, 'extendedKeyUsage=clientAuth']);
+  } catch (error) {
+    // The TLS listeners are an extra: a broker without them still serves every other test.
+    if (!(error instanceof KafkaSetupError)) throw error;
+    log(`${error.message.trim()}; starting without the TLS listeners`);
+    return undefined;
+  }
+  // Kafka's PEM keystore file: the private key, then the certificate chain.
+  fs.writeFileSync(
+    files.serverKeystore,
+    [file('server.key'), file('server.pem'), files.ca].map((f) => fs.readFileSync(f, 'utf8')).join(''),
+  );
+  return files;
+}
+
+function writeConfig(ports, dataDir, tlsFiles) {
   const { plain, scram } = SASL_USERS;
+  const listeners = [
+    `PLAINTEXT://127.0.0.1:${ports.plaintext}`,
+    `SASL_PLAINTEXT://127.0.0.1:${ports.sasl}`,
+    ...(tlsFiles ? [`TLS://127.0.0.1:${ports.tls}`, `MTLS://127.0.0.1:${ports.mtls}`] : []),
+  ];
+  const tlsProps = tlsFiles
+    ? [
+        'ssl.keystore.type=PEM',
+        `ssl.keystore.location=${tlsFiles.serverKeystore}`,
+        'ssl.truststore.type=PEM',
+        `ssl.truststore.location=${tlsFiles.ca}`,
+        'listener.name.tls.ssl.client.auth=none',
+        'listener.name.mtls.ssl.client.auth=required',
+      ]
+    : [];
   const props = [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.bootstrap.servers=127.0.0.1:${ports.controller}`,
-    `listeners=PLAINTEXT://127.0.0.1:${ports.plaintext},SASL_PLAINTEXT://127.0.0.1:${ports.sasl},CONTROLLER://127.0.0.1:${ports.controller}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.plaintext},SASL_PLAINTEXT://127.0.0.1:${ports.sasl}`,
+    `listeners=${[...listeners, `CONTROLLER://127.0.0.1:${ports.controller}`].join(',')}`,
+    `advertised.listeners=${listeners.join(',')}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT${tlsFiles ? ',TLS:SSL,MTLS:SSL' : ''}`,
     'inter.broker.listener.name=PLAINTEXT',
+    ...tlsProps,
     'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
     `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${plain.username}="${plain.password}";`,
     'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
@@ -206,8 +293,10 @@ export async function startKafka({ timeoutMs = 120_000 } = {}) {
   fs.mkdirSync(runDir, { recursive: true });
   const dataDir = path.join(runDir, 'data');
   fs.rmSync(dataDir, { recursive: true, force: true });
+  const tlsFiles = ensureTlsFiles();
   const ports = { plaintext: await freePort(), sasl: await freePort(), controller: await freePort() };
-  const scramCredentials = writeConfig(ports, dataDir);
+  if (tlsFiles) Object.assign(ports, { tls: await freePort(), mtls: await freePort() });
+  const scramCredentials = writeConfig(ports, dataDir, tlsFiles);
   const clusterId = randomBytes(16).toString('base64url');
   const format = spawnSync(
     java,
@@ -240,6 +329,11 @@ export async function startKafka({ timeoutMs = 120_000 } = {}) {
     ports,
     brokers: `127.0.0.1:${ports.plaintext}`,
     saslBrokers: `127.0.0.1:${ports.sasl}`,
+    ...(tlsFiles && {
+      tlsBrokers: `127.0.0.1:${ports.tls}`,
+      mtlsBrokers: `127.0.0.1:${ports.mtls}`,
+      tls: { ca: tlsFiles.ca, cert: tlsFiles.cert, key: tlsFiles.key },
+    }),
     startedAt: new Date(started).toISOString(),
   };
   fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
@@ -259,7 +353,7 @@ export async function startKafka({ timeoutMs = 120_000 } = {}) {
   state.startupSeconds = (Date.now() - started) / 1000;
   fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
   log(
-    `Apache Kafka ${KAFKA_VERSION} up at ${state.brokers} (SASL at ${state.saslBrokers}) in ${state.startupSeconds.toFixed(1)}s, pid ${child.pid}, log ${path.relative(root, brokerLogFile)}`,
+    `Apache Kafka ${KAFKA_VERSION} up at ${state.brokers} (SASL at ${state.saslBrokers}${state.tlsBrokers ? `, TLS at ${state.tlsBrokers}, mutual TLS at ${state.mtlsBrokers}` : ''}) in ${state.startupSeconds.toFixed(1)}s, pid ${child.pid}, log ${path.relative(root, brokerLogFile)}`,
   );
   return state;
 }

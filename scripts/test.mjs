@@ -81,6 +81,14 @@ async function main() {
     startedKafka = !state.reused;
     env.KAFKA_BROKERS = state.brokers;
     env.KAFKA_SASL_BROKERS = state.saslBrokers;
+    // Absent when the broker has no TLS listeners (no openssl): the TLS tests then skip and say why.
+    if (state.tlsBrokers) {
+      env.KAFKA_TLS_BROKERS = state.tlsBrokers;
+      env.KAFKA_MTLS_BROKERS = state.mtlsBrokers;
+      env.KAFKA_TLS_CA = state.tls.ca;
+      env.KAFKA_TLS_CERT = state.tls.cert;
+      env.KAFKA_TLS_KEY = state.tls.key;
+    }
   }
   const results = [];
   try {

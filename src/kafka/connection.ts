@@ -13,7 +13,7 @@ import {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
-import { classifyError, errorMessage, type ErrorKind } from './errors';
+import { classifyError, errorMessage, tlsProblem, type ErrorKind } from './errors';
 import { applyKafkajsIdleLoopFix } from './kafkajs-patch';
 import { atMost } from './sleep';
 import { registerSnappy } from './snappy';
@@ -185,6 +185,13 @@ export class KafkaConnection extends EventEmitter {
 
   private reportSocketError(error: Error): void {
     if (this.closed || this.current.status === 'authFailed') return;
+    // A failed handshake is the final word on this configuration, not a connection that went away.
+    const tls = tlsProblem(error);
+    if (tls) {
+      this.log('error', `Kafka ${this.config.brokers.join(',')}: ${tls}`);
+      this.setState({ status: 'authFailed', error: tls });
+      return;
+    }
     const message = `${(error as NodeJS.ErrnoException).code ?? 'socket error'}: ${error.message}`;
     if (this.current.status === 'reconnecting' && this.current.error === message) return;
     if (this.current.status !== 'reconnecting')
@@ -194,7 +201,9 @@ export class KafkaConnection extends EventEmitter {
 
   reportConnecting(): void {
     if (this.closed || this.current.status === 'connected') return;
-    this.setState({ status: this.current.status === 'idle' ? 'connecting' : this.current.status });
+    // Keeps the reason of a failure shown while the next attempt is under way.
+    if (this.current.status === 'idle') this.setState({ status: 'connecting' });
+    else this.setState({ status: this.current.status, error: this.current.error });
   }
 
   reportFailure(error: unknown, nextRetryAt: number): ErrorKind {

@@ -8,6 +8,7 @@ interface ErrorLike {
   message?: string;
   retriable?: boolean;
   type?: string;
+  code?: unknown;
   cause?: unknown;
   originalError?: unknown;
 }
@@ -42,10 +43,55 @@ const NETWORK_NAMES = new Set([
 // Protocol errors whose retriable flag is false but that go away when the cluster settles or credentials change.
 const TRANSIENT_TYPES = new Set(['COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR', 'REBALANCE_IN_PROGRESS']);
 
+// Node's codes for a server certificate that failed verification (OpenSSL's X509_V_ERR names, and Node's own).
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_CHAIN_TOO_LONG',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A short description of a failed TLS handshake, or undefined for any other error. kafkajs keeps Node's error code
+ * but not its text for OpenSSL errors, whose message is a raw OpenSSL line: say what happened instead.
+ */
+export function tlsProblem(error: unknown): string | undefined {
+  for (const e of chain(error)) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (CERTIFICATE_CODES.has(code)) return `TLS: ${(e.message ?? code).replace(/^Connection error: /, '')}`;
+    // OpenSSL's alerts from the broker: ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE, ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED…
+    const alert = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(\w+)$/.exec(code)?.[1];
+    if (alert) {
+      const name = alert.toLowerCase().replace(/_/g, ' ');
+      return /CERTIFICATE|UNKNOWN_CA/.test(alert)
+        ? `TLS: client certificate refused (${name})`
+        : `TLS: handshake refused (${name})`;
+    }
+    if (code.startsWith('ERR_SSL_'))
+      return `TLS: handshake failed (${code.slice('ERR_SSL_'.length).toLowerCase().replace(/_/g, ' ')})`;
+  }
+  return undefined;
+}
+
 export function classifyError(error: unknown): ErrorKind {
   const links = chain(error);
   if (links.some((e) => e.name === 'KafkaJSSASLAuthenticationError' || e.type === 'SASL_AUTHENTICATION_FAILED'))
     return 'auth';
+  // A certificate does not mend itself: wait for a fix like a wrong password, instead of retrying at once.
+  if (tlsProblem(error)) return 'auth';
   if (links.some((e) => e.type === 'TOPIC_AUTHORIZATION_FAILED' || e.type === 'GROUP_AUTHORIZATION_FAILED'))
     return 'auth';
   const root = links[links.length - 1];
@@ -61,6 +107,8 @@ export function classifyError(error: unknown): ErrorKind {
 }
 
 export function errorMessage(error: unknown): string {
+  const tls = tlsProblem(error);
+  if (tls) return tls;
   if (error instanceof Error) {
     const root = chain(error).pop();
     return root && root !== error && root.message && root.message !== error.message
