@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createDecoder, createEncoder, MalformedRecordError } from '../../src/kafka/codecs';
-import { classifyError } from '../../src/kafka/errors';
+import { classifyError, errorMessage, tlsProblem } from '../../src/kafka/errors';
 import { parseTopics } from '../../src/kafka/consumer';
 import { SchemaRegistryClient } from '../../src/kafka/registry';
 import { startStandInRegistry, type StandInRegistry } from './registry-standin';
@@ -110,6 +110,28 @@ test('kafkajs errors sort into retry, auth and fatal', () => {
   assert.equal(classifyError({ name: 'KafkaJSSASLAuthenticationError', retriable: false }), 'auth');
   assert.equal(classifyError({ name: 'KafkaJSProtocolError', type: 'MESSAGE_TOO_LARGE', retriable: false }), 'fatal');
   assert.equal(classifyError(new Error('connect ECONNREFUSED 127.0.0.1:9092')), 'retry');
+});
+
+test('a failed TLS handshake is named in words and waits for a fix, like a wrong password', () => {
+  // How kafkajs hands them over: its connection error keeps Node's code, the retrier wraps it.
+  const wrapped = (code: string, message: string): object => ({
+    name: 'KafkaJSNumberOfRetriesExceeded',
+    message: `Connection error: ${message}`,
+    cause: { name: 'KafkaJSConnectionError', message: `Connection error: ${message}`, code },
+  });
+  const untrusted = wrapped('SELF_SIGNED_CERT_IN_CHAIN', 'self-signed certificate in certificate chain');
+  assert.equal(classifyError(untrusted), 'auth');
+  assert.equal(errorMessage(untrusted), 'TLS: self-signed certificate in certificate chain');
+  const openssl = '80EC46D1AA7F0000:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate';
+  assert.equal(
+    errorMessage(wrapped('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', openssl)),
+    'TLS: client certificate refused (bad certificate)',
+  );
+  assert.equal(
+    tlsProblem(Object.assign(new Error(openssl), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' })),
+    'TLS: handshake failed (wrong version number)',
+  );
+  assert.equal(tlsProblem(new Error('connect ECONNREFUSED 127.0.0.1:9093')), undefined);
 });
 
 test('topics: a list, or one pattern', () => {
