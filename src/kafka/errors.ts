@@ -72,8 +72,9 @@ export function tlsProblem(error: unknown): string | undefined {
   for (const e of chain(error)) {
     const code = typeof e.code === 'string' ? e.code : '';
     if (CERTIFICATE_CODES.has(code)) return `TLS: ${(e.message ?? code).replace(/^Connection error: /, '')}`;
-    // OpenSSL's alerts from the broker: ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE, ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED…
-    const alert = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(\w+)$/.exec(code)?.[1];
+    // OpenSSL's alerts from the broker: ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE, and ERR_SSL_SSL/TLS_ALERT_… in
+    // newer OpenSSL 3 releases (Node 22).
+    const alert = /^ERR_SSL_.*ALERT_(\w+)$/.exec(code)?.[1];
     if (alert) {
       const name = alert.toLowerCase().replace(/_/g, ' ');
       return /CERTIFICATE|UNKNOWN_CA/.test(alert)
