@@ -44,7 +44,8 @@ function handshake(address: string, options: tls.ConnectionOptions): Promise<boo
 test('the state names TLS and mutual-TLS listeners signed by the test CA', async (t) => {
   if (!usingLocalBroker) return t.skip('KAFKA_BROKERS points elsewhere');
   const state = JSON.parse(fs.readFileSync(path.join(projectRoot, '.cache', 'kafka', 'run', 'state.json'), 'utf8'));
-  if (!state.tlsBrokers) return t.skip('the local broker has no TLS listeners (no openssl)');
+  if (!state.tlsBrokers)
+    return t.skip('the local broker has no TLS listeners (openssl missing, or started by an older script)');
   const ca = fs.readFileSync(state.tls.ca, 'utf8');
   assert.equal(await handshake(state.tlsBrokers, { ca }), true);
   const client = { ca, cert: fs.readFileSync(state.tls.cert), key: fs.readFileSync(state.tls.key) };

@@ -15,9 +15,9 @@ import {
   createTopic,
   flowNode,
   loadFlow,
+  redeploy,
   waitFor,
   type FlowNode,
-  redeploy,
 } from '../kafka/support';
 
 helper.init(nodeRedPath());
