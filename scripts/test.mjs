@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: builds, starts a local Kafka broker unless KAFKA_BROKERS is set, runs every test with Node's test
-// runner on Node-RED 4 (this Node), then the Node-RED node tests again on Node-RED 5 under Node 22, and stops
-// the broker it started.
+// runner on Node-RED 4 (this Node), then the Node-RED node tests and the editor browser test again on Node-RED 5
+// under Node 22, and stops the broker it started.
 //
 //   npm test                      everything
 //   npm test -- unit              only test files whose path contains "unit" (any number of filters)
@@ -90,7 +90,10 @@ async function main() {
         EXPECT_NODE_RED_MAJOR: '4',
       }),
     );
-    const nodeTests = all.filter((f) => f.includes(`${path.sep}nodes${path.sep}`));
+    // The node tests, and the editor in a browser (its dialogs run in Node-RED 5's editor too).
+    const nodeTests = all.filter(
+      (f) => f.includes(`${path.sep}nodes${path.sep}`) || f.endsWith(`${path.sep}browser${path.sep}editor.test.js`),
+    );
     if (nodeTests.length > 0 && !process.env.STREAM_ML_SKIP_NR5) {
       const nr5 = ensureNodeRed5();
       results.push(
