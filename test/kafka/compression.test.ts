@@ -1,8 +1,9 @@
 // The compression codecs without a broker: round trips, frames made by the reference tools, corrupt input, and how
 // they are registered with kafkajs. The broker tests (test/nodes/kafka-compression.test.ts) check them against Java.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
@@ -15,6 +16,7 @@ import {
   zstdDecompress,
 } from '../../src/kafka/compression';
 import { projectRoot } from '../support/env';
+import { javaSkipReason, runJava } from './java';
 
 const fixtures = path.join(projectRoot, 'test', 'kafka', 'fixtures');
 
@@ -121,6 +123,27 @@ describe('lz4', () => {
       }
     }
     assert.equal(full, 120);
+  });
+
+  test("Kafka's Java reader decodes what lz4Compress writes", { skip: javaSkipReason }, async () => {
+    // The reader brokers and Java consumers use; a block breaking the end-of-block rules fails here.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-lz4-'));
+    try {
+      const inputs = [0, 1, 100, 65_536, 300_000].map((n) => jsonLines(n));
+      for (let seed = 1; seed <= 40; seed++) inputs.push(jsonLines(65_536 * 3, seed));
+      const files = inputs.map((data, i) => {
+        const file = path.join(dir, `${i}.lz4`);
+        fs.writeFileSync(file, lz4Compress(data));
+        return file;
+      });
+      const lines = (await runJava('Lz4FrameCheck', files)).trim().split('\n');
+      assert.deepEqual(
+        lines,
+        inputs.map((data, i) => `${files[i]} ${data.length} ${createHash('sha256').update(data).digest('hex')}`),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('reads a frame from the reference lz4 tool with linked blocks, block and content checksums, content size', () => {
