@@ -3,7 +3,12 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { createEncoder, type Encoding } from '../../src/kafka/codecs';
 import type { ConnectionState, KafkaConnection } from '../../src/kafka/connection';
-import { KafkaProducerWorker, type Compression, type OutgoingRecord } from '../../src/kafka/producer';
+import {
+  COMPRESSION_TYPES,
+  KafkaProducerWorker,
+  type Compression,
+  type OutgoingRecord,
+} from '../../src/kafka/producer';
 import type { KafkaBrokerNode } from '../stream-ml-kafka-broker/broker-config';
 import { compact, connectionStatus, RateMeter } from '../stream-ml-kafka-broker/status';
 
@@ -65,7 +70,7 @@ export = function register(RED: NodeAPI): void {
       const acks = def.acks === '0' ? 0 : def.acks === '1' ? 1 : -1;
       worker = new KafkaProducerWorker(connection, {
         acks,
-        compression: ['none', 'gzip', 'snappy'].includes(def.compression) ? def.compression : 'none',
+        compression: Object.hasOwn(COMPRESSION_TYPES, def.compression) ? def.compression : 'none',
         lingerMs: count(def.lingerMs, 5, 0),
         batchSize: count(def.batchSize, 500),
         maxQueued: count(def.queueSize, 10_000),
