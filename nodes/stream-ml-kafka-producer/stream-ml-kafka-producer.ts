@@ -68,9 +68,15 @@ export = function register(RED: NodeAPI): void {
       connection = broker.connection();
       const registry = connection.registry;
       const acks = def.acks === '0' ? 0 : def.acks === '1' ? 1 : -1;
+      const compression = def.compression || 'none';
+      // A hand-edited or imported flow may name a codec we cannot write (zstd): say so rather than send uncompressed.
+      if (!Object.hasOwn(COMPRESSION_TYPES, compression))
+        throw new Error(
+          `compression "${String(compression)}" cannot be written; use ${Object.keys(COMPRESSION_TYPES).join(', ')}`,
+        );
       worker = new KafkaProducerWorker(connection, {
         acks,
-        compression: Object.hasOwn(COMPRESSION_TYPES, def.compression) ? def.compression : 'none',
+        compression,
         lingerMs: count(def.lingerMs, 5, 0),
         batchSize: count(def.batchSize, 500),
         maxQueued: count(def.queueSize, 10_000),
