@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm test`: builds, starts a local Kafka broker unless KAFKA_BROKERS is set, runs every test with Node's test
-// runner on Node-RED 4 (this Node), then the Node-RED node tests again on Node-RED 5 under Node 22, and stops
-// the broker it started.
+// `npm test`: builds, starts a local Kafka broker unless KAFKA_BROKERS is set and, for the tests that use a schema
+// registry, a local Confluent-compatible one (Apicurio Registry) unless SCHEMA_REGISTRY_URL is set, runs every test
+// with Node's test runner on Node-RED 4 (this Node), then the Node-RED node tests and the editor browser test again
+// on Node-RED 5 under Node 22, and stops what it started.
 //
 //   npm test                      everything
 //   npm test -- unit              only test files whose path contains "unit" (any number of filters)
@@ -11,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKafka, stopKafka } from './kafka.mjs';
+import { RegistrySetupError, startRegistry, stopRegistry } from './registry.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NODE_RED_5 = '5.0.7';
@@ -90,6 +92,21 @@ async function main() {
       env.KAFKA_TLS_KEY = state.tls.key;
     }
   }
+  // The test files that talk to a schema registry say so by reading SCHEMA_REGISTRY_URL.
+  let startedRegistry = false;
+  const needsRegistry = all.some((f) => fs.readFileSync(f, 'utf8').includes('SCHEMA_REGISTRY_URL'));
+  if (!process.env.SCHEMA_REGISTRY_URL && needsRegistry) {
+    try {
+      const state = await startRegistry();
+      startedRegistry = !state.reused;
+      env.SCHEMA_REGISTRY_URL = state.url;
+    } catch (error) {
+      if (startedKafka) await stopKafka();
+      if (!(error instanceof RegistrySetupError)) throw error;
+      console.error(`[test] no schema registry for the registry tests: ${error.message}`);
+      return 1;
+    }
+  }
   const results = [];
   try {
     results.push(
@@ -98,7 +115,10 @@ async function main() {
         EXPECT_NODE_RED_MAJOR: '4',
       }),
     );
-    const nodeTests = all.filter((f) => f.includes(`${path.sep}nodes${path.sep}`));
+    // The node tests, and the editor in a browser (its dialogs run in Node-RED 5's editor too).
+    const nodeTests = all.filter(
+      (f) => f.includes(`${path.sep}nodes${path.sep}`) || f.endsWith(`${path.sep}browser${path.sep}editor.test.js`),
+    );
     if (nodeTests.length > 0 && !process.env.STREAM_ML_SKIP_NR5) {
       const nr5 = ensureNodeRed5();
       results.push(
@@ -110,6 +130,7 @@ async function main() {
       );
     }
   } finally {
+    if (startedRegistry) await stopRegistry();
     if (startedKafka) await stopKafka();
   }
   const pass = results.reduce((s, r) => s + r.pass, 0);

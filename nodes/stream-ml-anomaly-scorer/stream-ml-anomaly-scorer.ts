@@ -1,7 +1,15 @@
 // Node-RED adapter for the anomaly scorer: scores each record with the named model, applies its own threshold,
 // and tells which attributes drove the score. Optionally learns the record afterwards ("score, then learn").
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { createModel, createThreshold, type DataRecord, type ScoreResult, type Threshold } from '../../src/engine';
+import {
+  createModel,
+  createThreshold,
+  type DataRecord,
+  type ScoreResult,
+  type Threshold,
+  type ThresholdSpec,
+} from '../../src/engine';
+import { thresholdFromJSON } from '../../src/engine/thresholds';
 import { StreamingEvaluator } from '../../src/engine/evaluation';
 import { registerModelAdmin } from '../../src/node-red/admin';
 import { parseAttributeTable, parseOptionalPositive, parseThreshold } from '../../src/node-red/model-config';
@@ -54,11 +62,13 @@ export = function register(RED: NodeAPI): void {
     const writeToPayload = config.output === 'payload';
     const labelField = (config.labelField || '').trim();
     const onInvalid = config.onInvalid || 'error';
+    let thresholdSpec: ThresholdSpec;
     let threshold: Threshold;
     let topContributions: number;
     try {
       if (!modelName) throw new Error('no model name: set one in the dialog');
-      threshold = createThreshold(parseThreshold(config.thresholdKind, config.thresholdValue));
+      thresholdSpec = parseThreshold(config.thresholdKind, config.thresholdValue);
+      threshold = createThreshold(thresholdSpec);
       topContributions = parseOptionalPositive(config.topContributions, 'the number of contributions') ?? 3;
     } catch (error) {
       node.error((error as Error).message);
@@ -66,30 +76,50 @@ export = function register(RED: NodeAPI): void {
       return;
     }
 
-    const entry = acquireModel(
-      (node as unknown as { z: string }).z ?? 'global',
-      modelName,
-      store,
-      node.context().flow as unknown as FlowContext,
-    );
+    const flowContext = node.context().flow as unknown as FlowContext;
+    const entry = acquireModel((node as unknown as { z: string }).z ?? 'global', modelName, store, flowContext);
     const evaluator = labelField ? new StreamingEvaluator() : undefined;
     const rate = new RateMeter();
     let flagged = 0;
     let invalid = 0;
     let lastError = '';
+    // The threshold learns from the scores it sees. It is kept in flow context (node context does not outlive a
+    // redeploy when no context store is configured), in the model's store, so a redeploy or, with a persistent
+    // store, a restart continues from it.
+    const thresholdKey = `stream-ml-threshold-${node.id}`;
+    const writeThreshold = (value: SavedThreshold | undefined): Promise<void> =>
+      new Promise((resolve, reject) => {
+        flowContext.set(thresholdKey, value, store, (err) => (err ? reject(err) : resolve()));
+      });
+    const saveThreshold = (): Promise<void> => writeThreshold({ model: modelName, spec: thresholdSpec, threshold });
     const gate = new StartGate(
-      entry
-        .load()
-        .catch((error: Error) => {
-          node.error(`could not read model "${modelName}" from context: ${error.message}`);
-        })
-        .then(() => {
-          // A scorer that learns creates the model when no learner has.
-          if (config.learn && !entry.model) {
-            entry.replace(createModel({ attributes: parseAttributeTable(config.attributes) }));
-          }
-        }),
+      Promise.all([
+        entry
+          .load()
+          .catch((error: Error) => {
+            node.error(`could not read model "${modelName}" from context: ${error.message}`);
+          })
+          .then(() => {
+            // A scorer that learns creates the model when no learner has.
+            if (config.learn && !entry.model) {
+              entry.replace(createModel({ attributes: parseAttributeTable(config.attributes) }));
+            }
+          }),
+        restoreThreshold(flowContext, thresholdKey, store, modelName, thresholdSpec)
+          .then(
+            (saved) => {
+              if (saved) threshold = saved;
+            },
+            (error: Error) => node.warn(`the saved threshold could not be read (${error.message}): starting afresh`),
+          )
+          // In a memory store the live object is then always current.
+          .then(saveThreshold)
+          .catch((error: Error) => node.warn(`saving the threshold failed: ${error.message}`)),
+      ]),
     );
+    const thresholdSaveTimer = setInterval(() => {
+      saveThreshold().catch((error: Error) => node.warn(`saving the threshold failed: ${error.message}`));
+    }, THRESHOLD_SAVE_MS);
 
     function showStatus(): void {
       if (lastError) return node.status({ fill: 'red', shape: 'dot', text: lastError });
@@ -226,13 +256,17 @@ export = function register(RED: NodeAPI): void {
       else gate.run(() => input(msg, send as Send, done));
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
       clearInterval(statusTimer);
+      clearInterval(thresholdSaveTimer);
       void gate.settled().finally(() => {
-        // A scorer that learns keeps its model in context like a learner does.
-        const saved = config.learn ? entry.save() : Promise.resolve();
+        // A scorer that learns keeps its model in context like a learner does; a deleted scorer leaves no threshold.
+        const saved = Promise.all([
+          config.learn ? entry.save() : undefined,
+          removed ? writeThreshold(undefined) : saveThreshold(),
+        ]);
         saved
-          .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
+          .catch((error: Error) => node.warn(`saving model "${modelName}" or the threshold failed: ${error.message}`))
           .finally(() => {
             releaseModel(entry);
             done();
@@ -244,6 +278,44 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('stream-ml-anomaly-scorer', AnomalyScorerNode);
 };
+
+const THRESHOLD_SAVE_MS = 10_000;
+
+/** A scorer's threshold in flow context: live in a memory store, its toJSON() in a persistent one. */
+interface SavedThreshold {
+  model: string;
+  spec: ThresholdSpec;
+  threshold: Threshold | ReturnType<Threshold['toJSON']>;
+}
+
+/** The threshold saved under key, if made for the same model with the same settings (else the new settings win). */
+function restoreThreshold(
+  context: FlowContext,
+  key: string,
+  store: string | undefined,
+  model: string,
+  spec: ThresholdSpec,
+): Promise<Threshold | undefined> {
+  return new Promise((resolve, reject) => {
+    context.get(key, store, (err, value) => {
+      if (err) return reject(err);
+      const saved = value as SavedThreshold | undefined;
+      if (
+        !saved ||
+        typeof saved !== 'object' ||
+        saved.model !== model ||
+        JSON.stringify(saved.spec) !== JSON.stringify(spec)
+      )
+        return resolve(undefined);
+      try {
+        const t = saved.threshold;
+        resolve(typeof (t as Threshold).observe === 'function' ? (t as Threshold) : thresholdFromJSON(t));
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+  });
+}
 
 /** What goes on every message: the figures that cost O(1) to read. */
 function liveEvaluation(evaluator: StreamingEvaluator): AnomalyOutput['evaluation'] {

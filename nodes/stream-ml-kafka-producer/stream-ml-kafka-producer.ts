@@ -3,7 +3,12 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { createEncoder, type Encoding } from '../../src/kafka/codecs';
 import type { ConnectionState, KafkaConnection } from '../../src/kafka/connection';
-import { KafkaProducerWorker, type Compression, type OutgoingRecord } from '../../src/kafka/producer';
+import {
+  COMPRESSION_TYPES,
+  KafkaProducerWorker,
+  type Compression,
+  type OutgoingRecord,
+} from '../../src/kafka/producer';
 import type { KafkaBrokerNode } from '../stream-ml-kafka-broker/broker-config';
 import { compact, connectionStatus, RateMeter } from '../stream-ml-kafka-broker/status';
 
@@ -63,9 +68,15 @@ export = function register(RED: NodeAPI): void {
       connection = broker.connection();
       const registry = connection.registry;
       const acks = def.acks === '0' ? 0 : def.acks === '1' ? 1 : -1;
+      const compression = def.compression || 'none';
+      // A hand-edited or imported flow may name a codec we cannot write (zstd): say so rather than send uncompressed.
+      if (!Object.hasOwn(COMPRESSION_TYPES, compression))
+        throw new Error(
+          `compression "${String(compression)}" cannot be written; use ${Object.keys(COMPRESSION_TYPES).join(', ')}`,
+        );
       worker = new KafkaProducerWorker(connection, {
         acks,
-        compression: ['none', 'gzip', 'snappy'].includes(def.compression) ? def.compression : 'none',
+        compression,
         lingerMs: count(def.lingerMs, 5, 0),
         batchSize: count(def.batchSize, 500),
         maxQueued: count(def.queueSize, 10_000),

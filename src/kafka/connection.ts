@@ -13,10 +13,10 @@ import {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
+import { registerCompressionCodecs } from './compression';
 import { classifyError, errorMessage, tlsProblem, type ErrorKind } from './errors';
 import { applyKafkajsIdleLoopFix } from './kafkajs-patch';
 import { atMost } from './sleep';
-import { registerSnappy } from './snappy';
 import { SchemaRegistryClient, type RegistryOptions } from './registry';
 
 export type SaslMechanism = 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -65,7 +65,7 @@ function pem(value: string | undefined): string | undefined {
 const INITIAL_RETRY_MS = 500;
 
 applyKafkajsIdleLoopFix();
-registerSnappy();
+registerCompressionCodecs();
 
 export class KafkaConnection extends EventEmitter {
   readonly kafka: Kafka;

@@ -8,13 +8,14 @@ import type { KafkaConnection } from './connection';
 import { classifyError, errorMessage, toError } from './errors';
 import { atMost, sleep } from './sleep';
 
-// No lz4: its only pure-JavaScript codec (lz4js) has not been maintained since 2017. zstd: none in pure JavaScript.
-export type Compression = 'none' | 'gzip' | 'snappy';
+// No zstd: there is no pure-JavaScript zstd encoder (zstd batches are still read, see compression.ts).
+export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4';
 
 export const COMPRESSION_TYPES: Record<Compression, CompressionTypes> = {
   none: CompressionTypes.None,
   gzip: CompressionTypes.GZIP,
   snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
 };
 
 export interface ProducerOptions {

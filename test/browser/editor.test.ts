@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { browserUnavailable, launchBrowser, screenshot, type Browser } from '../support/browser';
 import { errorsOf, startNodeRed, type EmbeddedNodeRed } from '../support/node-red-embedded';
-import { projectRoot } from '../support/env';
+import { nodeRedPath, projectRoot } from '../support/env';
 
 const pkg = require(path.join(projectRoot, 'package.json')) as { 'node-red': { nodes: Record<string, string> } };
 const types = Object.keys(pkg['node-red'].nodes);
@@ -110,7 +110,7 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
 
   before(async () => {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-editor-'));
-    nodeRed = await startNodeRed({ userDir, flows: [], logLevel: 'error' });
+    nodeRed = await startNodeRed({ userDir, flows: [], logLevel: 'error', nodeRedPath: nodeRedPath() });
     browser = await launchBrowser();
     page = await browser.newPage();
     page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -122,6 +122,10 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     await browser?.close();
     await nodeRed?.stop();
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  test('the editor is the Node-RED line under test', () => {
+    assert.equal(nodeRed.version.split('.')[0], process.env.EXPECT_NODE_RED_MAJOR ?? '4');
   });
 
   test('every node type of the package is in the palette', async () => {

@@ -5,7 +5,7 @@ import { createDecoder, createEncoder, MalformedRecordError } from '../../src/ka
 import { classifyError, errorMessage, tlsProblem } from '../../src/kafka/errors';
 import { parseTopics } from '../../src/kafka/consumer';
 import { SchemaRegistryClient } from '../../src/kafka/registry';
-import { startStandInRegistry, type StandInRegistry } from './registry-standin';
+import { startTestRegistry, type TestRegistry } from './test-registry';
 
 const SCHEMA = JSON.stringify({ type: 'record', name: 'P', fields: [{ name: 'x', type: 'int' }] });
 
@@ -56,10 +56,10 @@ describe('encoders', () => {
   });
 });
 
-describe('schema registry client (against the in-test stand-in)', () => {
-  let registry: StandInRegistry;
+describe('schema registry client (the registry at SCHEMA_REGISTRY_URL, else the in-test stand-in)', () => {
+  let registry: TestRegistry;
   before(async () => {
-    registry = await startStandInRegistry();
+    registry = await startTestRegistry(process.env.SCHEMA_REGISTRY_URL);
   });
   after(() => registry.close());
 

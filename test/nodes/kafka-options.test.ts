@@ -110,3 +110,20 @@ test('producer: msg.topic, msg.partition and msg.key are used; bad ones fail tha
   assert.ok(errors.some((e) => /msg.partition must be a partition number/.test(e)));
   assert.ok(errors.some((e) => /no topic/.test(e)));
 });
+
+test('producer: a compression it cannot write (zstd) is an error at the node, not a silent fallback', async () => {
+  await loadFlow([
+    brokerNode(),
+    { id: 'producer', type: 'stream-ml-kafka-producer', broker: 'broker', topic: 't', compression: 'zstd' },
+  ]);
+  const logged = (helper.log() as unknown as { args: [{ level: number; id?: string; msg?: unknown }][] }).args;
+  const errors = logged
+    .map(([entry]) => entry)
+    .filter((entry) => entry.id === 'producer' && entry.level === 20)
+    .map((entry) => String(entry.msg));
+  assert.ok(
+    errors.some((e) => /compression "zstd" cannot be written; use none, gzip, snappy, lz4/.test(e)),
+    errors.join('\n'),
+  );
+  await helper.unload();
+});

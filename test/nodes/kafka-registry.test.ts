@@ -1,6 +1,7 @@
 // Avro through a Confluent-compatible schema registry: producer node (auto-registering) → broker → consumer node,
 // the wire format on the topic, schema caching, and the failures (schema not registered, unknown schema id).
-// Uses SCHEMA_REGISTRY_URL when set (a real registry), else an in-test stand-in serving the same endpoints.
+// Talks to the real registry at SCHEMA_REGISTRY_URL (`npm test` starts one) through a recording proxy, which also
+// plays a registry that is down; without SCHEMA_REGISTRY_URL, to an in-test stand-in serving the same endpoints.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import helper from 'node-red-node-test-helper';
@@ -15,23 +16,21 @@ import {
   produceRaw,
   waitFor,
 } from '../kafka/support';
-import { startStandInRegistry, type StandInRegistry } from '../kafka/registry-standin';
+import { startTestRegistry, type TestRegistry } from '../kafka/test-registry';
 
 helper.init(nodeRedPath());
 
-let standIn: StandInRegistry | undefined;
-let registryUrl = process.env.SCHEMA_REGISTRY_URL ?? '';
+let registry: TestRegistry;
+let registryUrl = '';
 
 before(async () => {
-  if (!registryUrl) {
-    standIn = await startStandInRegistry();
-    registryUrl = standIn.url;
-  }
+  registry = await startTestRegistry(process.env.SCHEMA_REGISTRY_URL);
+  registryUrl = registry.url;
   await new Promise<void>((resolve) => helper.startServer(() => resolve()));
 });
 after(async () => {
   await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-  await standIn?.close();
+  await registry.close();
 });
 
 const SCHEMA = JSON.stringify({
@@ -90,11 +89,9 @@ test('Avro via registry: auto-registered on produce, decoded on consume, schema 
   assert.equal(raw[0].value?.[0], 0, 'magic byte');
   const id = raw[0].value?.readUInt32BE(1);
   assert.ok(id !== undefined && id > 0);
-  if (standIn) {
-    assert.equal(standIn.requests.filter((r) => r === `POST /subjects/${topic}-value/versions`).length, 1);
-    // The producer registered it, so the consumer (same connection) has it cached and never asks for id `id`.
-    assert.ok(standIn.requests.filter((r) => r === `GET /schemas/ids/${id}`).length <= 1);
-  }
+  assert.equal(registry.requests.filter((r) => r === `POST /subjects/${topic}-value/versions`).length, 1);
+  // The producer registered it, so the consumer (same connection) has it cached and never asks for id `id`.
+  assert.ok(registry.requests.filter((r) => r === `GET /schemas/ids/${id}`).length <= 1);
 });
 
 test('a consumer on another connection fetches each schema id once for many records', async () => {
@@ -113,7 +110,7 @@ test('a consumer on another connection fetches each schema id once for many reco
   ]);
   for (let i = 0; i < 50; i++) flowNode('producer').receive({ payload: { sensor: 'x', value: i } });
   await helper.unload();
-  const before = standIn?.requests.length ?? 0;
+  const before = registry.requests.length;
   await loadFlow([
     brokerNode('b2', { registryUrl }),
     {
@@ -134,10 +131,8 @@ test('a consumer on another connection fetches each schema id once for many reco
     out.map((m) => m.payload.value),
     Array.from({ length: 50 }, (_, i) => i),
   );
-  if (standIn) {
-    const fetched = standIn.requests.slice(before).filter((r) => r.startsWith('GET /schemas/ids/'));
-    assert.equal(fetched.length, 1, fetched.join(', '));
-  }
+  const fetched = registry.requests.slice(before).filter((r) => r.startsWith('GET /schemas/ids/'));
+  assert.equal(fetched.length, 1, fetched.join(', '));
 });
 
 test('without auto-registration, a schema the registry lacks fails each message to Catch', async () => {
@@ -163,9 +158,7 @@ test('without auto-registration, a schema the registry lacks fails each message 
   assert.match(errors[0], /40[34]|not found/i);
 });
 
-test('a registry that is down holds the records back instead of calling them malformed', async (t) => {
-  if (!standIn) return t.skip('needs the stand-in, to take it down');
-  const registry = standIn;
+test('a registry that is down holds the records back instead of calling them malformed', async () => {
   const topic = await createTopic('registry-down');
   await loadFlow([
     brokerNode('b1', { registryUrl }),

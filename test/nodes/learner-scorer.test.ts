@@ -275,6 +275,32 @@ describe('the model across deploys', () => {
   });
 });
 
+describe('the scorer’s threshold', () => {
+  test('a redeploy keeps what the threshold learned; changing its settings starts it afresh', async () => {
+    const { records } = readShuttle();
+    const settings = { learn: true, attributes: SHUTTLE_ATTRIBUTES, thresholdKind: 'quantile', thresholdValue: 0.95 };
+    const flow = [tab, scorer('s1', settings, [['out']]), sink('out')];
+    await helper.load(NODES, flow);
+    for (const record of records.slice(0, 400)) await send('s1', { payload: record }, 'out');
+    const key = 'stream-ml-threshold-s1';
+    const saved = (helper.getNode('s1') as Node).context().flow.get(key) as { threshold: { value: number } };
+    const learned = saved.threshold.value;
+    assert.ok(Number.isFinite(learned) && learned > 0, `a threshold learned from scores, got ${learned}`);
+
+    await helper.setFlows(flow, 'full');
+    const after = await send('s1', { payload: records[400] }, 'out');
+    assert.equal((after.anomaly as { threshold: number }).threshold, learned);
+
+    await helper.setFlows([tab, scorer('s1', { ...settings, thresholdValue: 0.99 }, [['out']]), sink('out')], 'full');
+    const fresh = await send('s1', { payload: records[401] }, 'out');
+    assert.equal((fresh.anomaly as { threshold: number }).threshold, Infinity, 'a new quantile has seen no score');
+
+    // A deleted scorer leaves nothing behind in flow context.
+    await helper.setFlows([tab, learner('l1', {}, [['out'], []]), sink('out')], 'full');
+    assert.equal((helper.getNode('l1') as Node).context().flow.get(key), undefined);
+  });
+});
+
 describe('bad records', () => {
   const catcher: FlowNode[] = [
     { id: 'c1', type: 'catch', z: 'flow1', scope: null, uncaught: false, wires: [['caught']] },

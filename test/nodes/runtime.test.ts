@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { thresholdFromJSON } from '../../src/engine/thresholds';
 import { nodeRedPath } from '../support/env';
 import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 import { readShuttle, SHUTTLE_ATTRIBUTES } from '../support/shuttle';
@@ -67,12 +68,16 @@ async function post(url: string, body: unknown): Promise<unknown> {
   return res.json();
 }
 
+type Scored = { anomaly: { score: number; threshold: number | null; invalid?: string } };
+
+async function scoreAll(base: string, records: Record<string, number>[]): Promise<Scored[]> {
+  const scored = (await post(`${base}/score`, records)) as Scored[];
+  for (const r of scored) assert.equal(r.anomaly.invalid, undefined);
+  return scored;
+}
+
 async function scores(base: string, records: Record<string, number>[]): Promise<number[]> {
-  const scored = (await post(`${base}/score`, records)) as { anomaly: { score: number; invalid?: string } }[];
-  return scored.map((r) => {
-    assert.equal(r.anomaly.invalid, undefined);
-    return r.anomaly.score;
-  });
+  return (await scoreAll(base, records)).map((r) => r.anomaly.score);
 }
 
 before(() => prepareUserFolder(userDir, settings, flows));
@@ -81,19 +86,32 @@ after(async () => {
   fs.rmSync(userDir, { recursive: true, force: true });
 });
 
-test('a model in the localfilesystem store survives a restart of Node-RED', async () => {
+test('a model and the scorer’s threshold in the localfilesystem store survive a restart of Node-RED', async () => {
   const { records } = readShuttle();
   nodeRed = await startNodeRed(userDir);
   await post(`${nodeRed.url}/learn`, records.slice(0, 2000));
   const probe = records.slice(2000, 2050);
   const before = await scores(nodeRed.url, probe);
+  // Enough scores for the extreme-value threshold to leave its initial phase.
+  await scoreAll(nodeRed.url, records.slice(2050, 2450));
   await nodeRed.stop();
-  assert.ok(fs.existsSync(path.join(userDir, 'context', 'tab1', 'flow.json')), 'the store wrote the flow context');
+  const flowFile = path.join(userDir, 'context', 'tab1', 'flow.json');
+  assert.ok(fs.existsSync(flowFile), 'the store wrote the flow context');
+  const saved = (JSON.parse(fs.readFileSync(flowFile, 'utf8')) as Record<string, { threshold: unknown }>)[
+    'stream-ml-threshold-scorer'
+  ];
+  assert.ok(saved, 'the scorer saved its threshold');
+  const threshold = thresholdFromJSON(saved.threshold).value;
+  assert.ok(Number.isFinite(threshold), `a threshold learned from 450 scores, got ${threshold}`);
 
   nodeRed = await startNodeRed(userDir);
-  const afterRestart = await scores(nodeRed.url, probe);
-  assert.deepEqual(afterRestart, before);
-  assert.doesNotMatch(nodeRed.output(), /not a model|could not read model/);
+  const afterRestart = await scoreAll(nodeRed.url, probe);
+  assert.deepEqual(
+    afterRestart.map((r) => r.anomaly.score),
+    before,
+  );
+  assert.equal(afterRestart[0].anomaly.threshold, threshold, 'the first record meets the saved threshold');
+  assert.doesNotMatch(nodeRed.output(), /not a model|could not read model|saved threshold could not be read/);
 });
 
 test('the models admin route needs the stream-ml.read permission', async () => {

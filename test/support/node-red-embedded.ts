@@ -88,7 +88,8 @@ interface RedModule {
 /** Starts Node-RED on `userDir`; resolves once the flows are started and the port listens. */
 export async function startNodeRed(options: EmbeddedOptions): Promise<EmbeddedNodeRed> {
   const { userDir, host = '127.0.0.1', logLevel = 'warn' } = options;
-  const nodeRedPath = options.nodeRedPath ?? require.resolve('node-red');
+  // A folder (as NODE_RED_PATH may be) resolves to its main file, whose folder's parent holds package.json.
+  const nodeRedPath = require.resolve(options.nodeRedPath ?? 'node-red');
   prepareUserDir(userDir);
   if (options.flows) fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(options.flows, null, 2));
 

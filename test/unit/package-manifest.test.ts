@@ -29,13 +29,20 @@ test('node-red.version admits Node-RED 4 and 5, engines.node admits Node 20 and 
   for (const v of ['20.0.0', '22.9.0']) assert.ok(semver.satisfies(v, pkg.engines?.node ?? ''), `Node ${v}`);
 });
 
-test('at most 6 runtime dependencies, all pure JavaScript (no install scripts, no native addons)', () => {
+test('at most 6 runtime dependencies, all pure JavaScript (no install scripts, native addons or WebAssembly)', () => {
   const deps = Object.keys(pkg.dependencies ?? {});
   assert.ok(deps.length <= 6, deps.join(', '));
   for (const dep of deps) {
-    const depPkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'node_modules', dep, 'package.json'), 'utf8'));
+    const dir = path.join(projectRoot, 'node_modules', dep);
+    const depPkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
     assert.equal(depPkg.gypfile, undefined, `${dep} builds a native addon`);
     assert.equal(depPkg.scripts?.install, undefined, `${dep} runs an install script`);
+    assert.equal(depPkg.scripts?.postinstall, undefined, `${dep} runs a postinstall script`);
+    const binaries = fs
+      .readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((f) => /\.(node|wasm)$/.test(f));
+    assert.deepEqual(binaries, [], `${dep} ships native or WebAssembly code`);
   }
 });
 
