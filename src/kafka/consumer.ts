@@ -220,9 +220,12 @@ export class KafkaConsumerWorker {
         this.onAssignment(event.payload.memberAssignment);
         this.connection.reportConnected();
       });
-      const closed = new Promise<undefined>((resolve) =>
-        this.abort.signal.addEventListener('abort', () => resolve(undefined), { once: true }),
-      );
+      // Removed again after each pass: a long outage makes many passes, and each would leave a listener behind.
+      let onAbort = (): void => undefined;
+      const closed = new Promise<undefined>((resolve) => {
+        onAbort = () => resolve(undefined);
+        this.abort.signal.addEventListener('abort', onAbort, { once: true });
+      });
       try {
         this.connection.reportConnecting();
         await consumer.connect();
@@ -245,6 +248,8 @@ export class KafkaConsumerWorker {
         const kind = this.connection.reportFailure(error, Date.now() + delay);
         if (kind === 'fatal') this.handlers.warn(`consumer stopped: ${errorMessage(error)}; retrying`);
         await sleep(delay, this.abort.signal);
+      } finally {
+        this.abort.signal.removeEventListener('abort', onAbort);
       }
     }
   }
