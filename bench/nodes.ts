@@ -4,7 +4,7 @@
 //   - per-record messages: the same two-node flow with pass-through nodes in their place (target >= 0.7x);
 //   - batches of 500 records: the engine's own scoreMany + learnMany on the same batches (target >= 0.8x).
 // Medians of several timed runs after a warm-up; figures only, nothing fails on time. Writes
-// bench/results/nodes.json.
+// bench/results/nodes.json (`-- --detector gaussian` etc.: nodes-gaussian.json).
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -20,10 +20,13 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '5' },
     records: { type: 'string', default: '20000' },
     batch: { type: 'string', default: '500' },
-    out: { type: 'string', default: path.join(root, 'bench', 'results', 'nodes.json') },
+    out: { type: 'string' },
   },
 });
 const detector = args.detector as DetectorName;
+// bench/results/nodes.json for the default detector, nodes-<detector>.json for the others.
+const outFile =
+  args.out ?? path.join(root, 'bench', 'results', detector === 'auto' ? 'nodes.json' : `nodes-${detector}.json`);
 const RUNS = Number(args.runs);
 const BATCH = Number(args.batch);
 const IN_FLIGHT = 1000;
@@ -236,8 +239,8 @@ async function main(): Promise<void> {
   console.log(
     `  batch of ${BATCH}  scorer+learner ${fmt(result.batch.scorerLearnerRecordsPerSecond)} rec/s   engine alone ${fmt(result.batch.engineRecordsPerSecond)} rec/s   ratio ${result.batch.ratio.toFixed(2)} (target >= 0.8)`,
   );
-  fs.mkdirSync(path.dirname(args.out as string), { recursive: true });
-  fs.writeFileSync(args.out as string, JSON.stringify(result, null, 2) + '\n');
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 }
 
 main().catch((error) => {
