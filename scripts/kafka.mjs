@@ -18,6 +18,15 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  findJava as findLocalJava,
+  freePort,
+  isAlive,
+  readState as readStateFile,
+  requireMaven,
+  stopProcess,
+  tail,
+} from './local-service.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const KAFKA_VERSION = '4.1.1';
@@ -37,32 +46,13 @@ const ALTERNATIVES =
 
 class KafkaSetupError extends Error {}
 
-function findJava() {
-  const javaBin = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
-  const probe = spawnSync(javaBin, ['-version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new KafkaSetupError(
-      `Java 17 or newer is needed to run the local Kafka broker, and none was found. ${ALTERNATIVES}`,
-    );
-  }
-  const match = /version "(\d+)/.exec(probe.stderr + probe.stdout);
-  const major = match ? Number(match[1]) : 0;
-  if (major < 17) {
-    throw new KafkaSetupError(
-      `Java ${major} was found, but the local Kafka broker needs Java 17 or newer. ${ALTERNATIVES}`,
-    );
-  }
-  return javaBin;
-}
+const setupError = (reason) => new KafkaSetupError(`${reason} ${ALTERNATIVES}`);
+const findJava = () => findLocalJava('the local Kafka broker', setupError);
+const readState = () => readStateFile(stateFile);
 
 function resolveJars() {
   if (fs.existsSync(path.join(libDir, `kafka_2.13-${KAFKA_VERSION}.jar`))) return;
-  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8' });
-  if (mvn.error || mvn.status !== 0) {
-    throw new KafkaSetupError(
-      `Maven (mvn) is needed to fetch the Kafka ${KAFKA_VERSION} broker jars, and none was found. ${ALTERNATIVES}`,
-    );
-  }
+  requireMaven(`fetch the Kafka ${KAFKA_VERSION} broker jars`, setupError);
   log(`resolving Apache Kafka ${KAFKA_VERSION} broker jars from Maven Central into ${path.relative(root, libDir)}`);
   const tmp = `${libDir}.partial`;
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -85,27 +75,6 @@ function resolveJars() {
   fs.renameSync(tmp, libDir);
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function canConnect(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
@@ -115,14 +84,6 @@ function canConnect(port) {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-function readState() {
-  try {
-    return JSON.parse(fs.readFileSync(stateFile, 'utf8'));
-  } catch {
-    return undefined;
-  }
 }
 
 function log(line) {
@@ -368,24 +329,11 @@ async function brokerReady(port) {
   }
 }
 
-function tail(file, lines = 30) {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
-}
-
 /** Stops the broker this script started, politely first (SIGTERM), then by force after 30 s. */
 export async function stopKafka() {
   const state = readState();
   if (!state) return false;
-  if (isAlive(state.pid)) {
-    process.kill(state.pid, 'SIGTERM');
-    const deadline = Date.now() + 30_000;
-    while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    if (isAlive(state.pid)) process.kill(state.pid, 'SIGKILL');
-  }
+  await stopProcess(state.pid, 30_000);
   fs.rmSync(stateFile, { force: true });
   log(`stopped (pid ${state.pid})`);
   return true;

@@ -11,9 +11,17 @@
 /* global fetch, AbortSignal */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  findJava as findLocalJava,
+  freePort,
+  isAlive,
+  readState as readStateFile,
+  requireMaven,
+  stopProcess,
+  tail,
+} from './local-service.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const APICURIO_VERSION = '2.0.2.Final';
@@ -30,35 +38,18 @@ const ALTERNATIVES =
 
 export class RegistrySetupError extends Error {}
 
+const setupError = (reason) => new RegistrySetupError(`${reason} ${ALTERNATIVES}`);
+const findJava = () => findLocalJava('the local schema registry', setupError);
+const readState = () => readStateFile(stateFile);
+
 function log(line) {
   process.stderr.write(`[registry] ${line}\n`);
-}
-
-function findJava() {
-  const javaBin = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
-  const probe = spawnSync(javaBin, ['-version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new RegistrySetupError(`Java 17 or newer is needed to run the local schema registry. ${ALTERNATIVES}`);
-  }
-  const match = /version "(\d+)/.exec(probe.stderr + probe.stdout);
-  const major = match ? Number(match[1]) : 0;
-  if (major < 17) {
-    throw new RegistrySetupError(
-      `Java ${major} was found; the local schema registry needs 17 or newer. ${ALTERNATIVES}`,
-    );
-  }
-  return javaBin;
 }
 
 /** Builds the registry application from Maven Central into .cache/registry, once. */
 function buildRegistry() {
   if (fs.existsSync(runnerJar)) return;
-  const mvn = spawnSync('mvn', ['-v'], { encoding: 'utf8' });
-  if (mvn.error || mvn.status !== 0) {
-    throw new RegistrySetupError(
-      `Maven (mvn) is needed to build the local schema registry, and none was found. ${ALTERNATIVES}`,
-    );
-  }
+  requireMaven('build the local schema registry', setupError);
   log(`building Apicurio Registry ${APICURIO_VERSION} from Maven Central into ${path.relative(root, appDir)}`);
   const started = Date.now();
   const tmp = `${appDir}.partial`;
@@ -90,35 +81,6 @@ function buildRegistry() {
   log(`built in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function readState() {
-  try {
-    return JSON.parse(fs.readFileSync(stateFile, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
 // Ready means the Confluent API answers a listing of subjects.
 async function registryReady(url) {
   try {
@@ -127,14 +89,6 @@ async function registryReady(url) {
     return response.ok;
   } catch {
     return false;
-  }
-}
-
-function tail(file, lines = 30) {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
   }
 }
 
@@ -207,12 +161,7 @@ export async function startRegistry({ timeoutMs = 120_000 } = {}) {
 export async function stopRegistry() {
   const state = readState();
   if (!state) return false;
-  if (isAlive(state.pid)) {
-    process.kill(state.pid, 'SIGTERM');
-    const deadline = Date.now() + 20_000;
-    while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    if (isAlive(state.pid)) process.kill(state.pid, 'SIGKILL');
-  }
+  await stopProcess(state.pid, 20_000);
   fs.rmSync(stateFile, { force: true });
   log(`stopped (pid ${state.pid})`);
   return true;
