@@ -4,10 +4,18 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { NodeAPI } from 'node-red';
+import { after, before } from 'node:test';
 import helper from 'node-red-node-test-helper';
 import { kafkaBrokers, nodeRedPath, projectRoot } from '../support/env';
 
 type NodeModule = (RED: NodeAPI) => void;
+
+/** The test helper on the Node-RED under test, its server started before a file's tests and stopped after them. */
+export function useTestRuntime(): void {
+  helper.init(nodeRedPath());
+  before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
+  after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+}
 
 function load(type: string): NodeModule {
   return require(path.join(projectRoot, 'dist', 'nodes', type, `${type}.js`)) as NodeModule;

@@ -3,15 +3,21 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath, projectRoot } from '../support/env';
-import { brokerNode, collect, createTopic, flowNode, loadFlow, waitFor, type FlowNode } from '../kafka/support';
+import { projectRoot } from '../support/env';
+import {
+  brokerNode,
+  collect,
+  createTopic,
+  flowNode,
+  loadFlow,
+  type FlowNode,
+  useTestRuntime,
+  waitFor,
+} from '../kafka/support';
 
-helper.init(nodeRedPath());
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+useTestRuntime();
 
 const SECRETS = {
   saslUsername: 'scram-user',

@@ -3,11 +3,10 @@
 // the case users hit, batches the Java client writes with gzip, snappy, lz4 and zstd, all read by the consumer
 // node without a malformed record or a restart.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 import helper from 'node-red-node-test-helper';
 import { registerCompressionCodecs } from '../../src/kafka/compression';
-import { nodeRedPath } from '../support/env';
 import { javaSkipReason, runJava } from '../kafka/java';
 import {
   brokerNode,
@@ -18,14 +17,12 @@ import {
   logged,
   produceRaw,
   uniqueName,
+  useTestRuntime,
   waitFor,
   withAdmin,
 } from '../kafka/support';
 
-helper.init(nodeRedPath());
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+useTestRuntime();
 
 async function topicWithCompression(type: string): Promise<string> {
   const topic = uniqueName(`compressed-${type}`);

@@ -1,9 +1,8 @@
 // Backpressure from done(), pause/resume from the flow, commits only of finished records, and the producer's
 // flush on close.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath } from '../support/env';
 import {
   brokerNode,
   collect,
@@ -12,15 +11,13 @@ import {
   flowNode,
   loadFlow,
   produceRaw,
-  uniqueName,
-  waitFor,
   type FlowNode,
+  uniqueName,
+  useTestRuntime,
+  waitFor,
 } from '../kafka/support';
 
-helper.init(nodeRedPath());
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+useTestRuntime();
 
 function consumer(topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
   return {

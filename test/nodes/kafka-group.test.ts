@@ -1,9 +1,8 @@
 // Two consumer nodes in one group split a topic's partitions; a redeploy mid-stream loses nothing and leaves no
 // partition stalled (every partition's committed offset reaches its end).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath } from '../support/env';
 import {
   brokerNode,
   client,
@@ -12,16 +11,14 @@ import {
   flowNode,
   loadFlow,
   redeploy,
+  type FlowNode,
   uniqueName,
+  useTestRuntime,
   waitFor,
   withAdmin,
-  type FlowNode,
 } from '../kafka/support';
 
-helper.init(nodeRedPath());
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+useTestRuntime();
 
 interface Rec {
   payload: number;

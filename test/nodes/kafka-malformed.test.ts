@@ -1,9 +1,8 @@
 // Records that do not decode, under each of the consumer's policies: warn and skip, error to a Catch node, or a
 // second output with the raw bytes and the reason. Good records around them still arrive, in order.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath } from '../support/env';
 import {
   brokerNode,
   catchNodeModule,
@@ -12,14 +11,12 @@ import {
   loadFlow,
   logged,
   produceRaw,
-  waitFor,
   type FlowNode,
+  useTestRuntime,
+  waitFor,
 } from '../kafka/support';
 
-helper.init(nodeRedPath());
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+useTestRuntime();
 
 const AVRO = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'n', type: 'long' }] });
 

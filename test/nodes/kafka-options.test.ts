@@ -1,9 +1,8 @@
 // Consumer and producer options: start from latest, topic patterns, topic/partition/key from the message, bad
 // input, and the status line.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath } from '../support/env';
 import {
   brokerNode,
   collect,
@@ -11,15 +10,14 @@ import {
   createTopic,
   flowNode,
   loadFlow,
+  logged,
   produceRaw,
   uniqueName,
+  useTestRuntime,
   waitFor,
 } from '../kafka/support';
 
-helper.init(nodeRedPath());
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+useTestRuntime();
 
 function statusTexts(id: string): string[] {
   const texts: string[] = [];
@@ -116,11 +114,7 @@ test('producer: a compression it cannot write (zstd) is an error at the node, no
     brokerNode(),
     { id: 'producer', type: 'stream-ml-kafka-producer', broker: 'broker', topic: 't', compression: 'zstd' },
   ]);
-  const logged = (helper.log() as unknown as { args: [{ level: number; id?: string; msg?: unknown }][] }).args;
-  const errors = logged
-    .map(([entry]) => entry)
-    .filter((entry) => entry.id === 'producer' && entry.level === 20)
-    .map((entry) => String(entry.msg));
+  const errors = logged('producer', 'error');
   assert.ok(
     errors.some((e) => /compression "zstd" cannot be written; use none, gzip, snappy, lz4/.test(e)),
     errors.join('\n'),

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath } from '../support/env';
+
 import {
   brokerNode,
   collect,
@@ -14,11 +14,12 @@ import {
   flowNode,
   loadFlow,
   produceRaw,
+  useTestRuntime,
   waitFor,
 } from '../kafka/support';
 import { startTestRegistry, type TestRegistry } from '../kafka/test-registry';
 
-helper.init(nodeRedPath());
+useTestRuntime();
 
 let registry: TestRegistry;
 let registryUrl = '';
@@ -26,12 +27,8 @@ let registryUrl = '';
 before(async () => {
   registry = await startTestRegistry(process.env.SCHEMA_REGISTRY_URL);
   registryUrl = registry.url;
-  await new Promise<void>((resolve) => helper.startServer(() => resolve()));
 });
-after(async () => {
-  await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-  await registry.close();
-});
+after(() => registry.close());
 
 const SCHEMA = JSON.stringify({
   type: 'record',

@@ -4,15 +4,22 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath, projectRoot } from '../support/env';
-import { brokerNode, collect, createTopic, flowNode, loadFlow, redeploy, uniqueName, waitFor } from '../kafka/support';
+import { projectRoot } from '../support/env';
+import {
+  brokerNode,
+  collect,
+  createTopic,
+  flowNode,
+  loadFlow,
+  redeploy,
+  uniqueName,
+  useTestRuntime,
+  waitFor,
+} from '../kafka/support';
 
-helper.init(nodeRedPath());
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+useTestRuntime();
 // kafkajs 2.2.4 can keep a broker connection that died mid-request (the killed broker) waiting forever for its
 // requests to settle, and with it a 100 ms request-timeout interval that keeps this process alive after every
 // client was closed. A known limitation (see the report); end the process once everything has been reported.

@@ -1,14 +1,10 @@
 // Producer node → real broker → consumer node, for every encoding, in per-record and batch output.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath } from '../support/env';
-import { brokerNode, collect, createTopic, flowNode, loadFlow, waitFor } from '../kafka/support';
+import { brokerNode, collect, createTopic, flowNode, loadFlow, useTestRuntime, waitFor } from '../kafka/support';
 
-helper.init(nodeRedPath());
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
+useTestRuntime();
 
 const AVRO_SCHEMA = JSON.stringify({
   type: 'record',

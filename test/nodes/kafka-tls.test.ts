@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-import { nodeRedPath, projectRoot } from '../support/env';
+import { projectRoot } from '../support/env';
 import {
   brokerNode,
   collect,
@@ -16,16 +16,14 @@ import {
   flowNode,
   loadFlow,
   redeploy,
+  useTestRuntime,
   waitFor,
   type FlowNode,
 } from '../kafka/support';
 
-helper.init(nodeRedPath());
+useTestRuntime();
 // Records still queued at close wait for most of this before they fail: keep the failure tests short.
 helper.settings({ nodeCloseTimeout: 5_000 } as Parameters<typeof helper.settings>[0]);
-
-before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
-after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
 
 interface TlsListeners {
   /** Server certificate only. */
