@@ -96,6 +96,21 @@ async function openDialog(page: Page, id: string): Promise<void> {
   await page.waitForTimeout(500);
 }
 
+/** Opens a node's edit dialog and waits until `field` shows. */
+async function openNodeDialog(page: Page, id: string, field: string): Promise<void> {
+  await notificationsGone(page);
+  await page.locator(`[id="${id}"] .red-ui-flow-node`).first().dblclick();
+  await page.locator(field).waitFor({ state: 'visible' });
+  await page.waitForTimeout(500);
+}
+
+/** Types into a field as a user does (Node-RED validates on keyup) and says whether the editor marks it invalid. */
+async function enter(page: Page, field: string, text: string): Promise<boolean> {
+  await page.locator(field).fill(text);
+  await page.locator(field).press('End');
+  return (await page.locator(field).getAttribute('class'))?.split(/\s+/).includes('input-error') ?? false;
+}
+
 async function closeDialog(page: Page): Promise<void> {
   await page.locator('#node-dialog-cancel').click();
   await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
@@ -300,5 +315,66 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     await deploy(page);
     await screenshot(page, 'editor-redeployed');
     assert.deepEqual(errorsOf(nodeRed.problems), []);
+  });
+
+  test('the Kafka dialogs show the fields a choice needs, flag bad values and add a TLS + SASL broker', async () => {
+    const old = new Set((await editorNodes(page)).map((n) => n.id));
+    await dragFromPalette(page, 'stream-ml-kafka-consumer', 200, 440);
+    const consumer = (await editorNodes(page)).find((n) => !old.has(n.id) && n.type === 'stream-ml-kafka-consumer');
+    assert.ok(consumer, 'a consumer on the workspace');
+    await openNodeDialog(page, consumer.id, '#node-input-topics');
+    assert.equal(await enter(page, '#node-input-topics', ''), true, 'topics are required');
+    assert.equal(await enter(page, '#node-input-topics', 'sensors'), false);
+    // Batch size only for batch output; the Avro schema only for Avro values, and it must be JSON.
+    assert.equal(await page.locator('#node-input-batchSize').isVisible(), false);
+    await page.locator('#node-input-output').selectOption('batch');
+    assert.equal(await page.locator('#node-input-batchSize').isVisible(), true);
+    assert.equal(await page.locator('#node-input-valueSchema').isVisible(), false);
+    await page.locator('#node-input-valueEncoding').selectOption('avro');
+    assert.equal(await page.locator('#node-input-valueSchema').isVisible(), true);
+    assert.equal(await enter(page, '#node-input-valueSchema', '{ "type": "record", '), true, 'a broken schema');
+    const schema = '{"type":"record","name":"Reading","fields":[{"name":"f1","type":"double"}]}';
+    assert.equal(await enter(page, '#node-input-valueSchema', schema), false);
+    await screenshot(page, 'editor-kafka-consumer');
+
+    // A new broker from the consumer's dialog: TLS and SASL fields appear when chosen.
+    await page.locator('#node-input-btn-broker-add').click();
+    await page.locator('#node-config-input-brokers').waitFor({ state: 'visible' });
+    await page.waitForTimeout(500);
+    assert.equal(await enter(page, '#node-config-input-brokers', 'kafka-1'), true, 'host:port is required');
+    assert.equal(await enter(page, '#node-config-input-brokers', 'kafka-1:9093, kafka-2:9093'), false);
+    assert.equal(await page.locator('#node-config-input-tlsCa').isVisible(), false);
+    await page.locator('#node-config-input-tls').check();
+    assert.equal(await page.locator('#node-config-input-tlsCa').isVisible(), true);
+    assert.equal(await page.locator('#node-config-input-saslUsername').isVisible(), false);
+    await page.locator('#node-config-input-saslMechanism').selectOption('scram-sha-256');
+    assert.equal(await page.locator('#node-config-input-saslUsername').isVisible(), true);
+    await page.locator('#node-config-input-saslUsername').fill('edge-gateway');
+    await page.locator('#node-config-input-saslPassword').fill('s3cret');
+    await screenshot(page, 'editor-kafka-broker');
+    await page.locator('#node-config-dialog-ok').click();
+    await page.locator('#node-config-input-brokers').waitFor({ state: 'detached' });
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+    const saved = await page.evaluate((id) => {
+      const c = RED.nodes.node(id) as Record<string, unknown>;
+      const b = RED.nodes.node(c.broker as string) as Record<string, unknown> | null;
+      const credentials = (b?.credentials ?? {}) as Record<string, unknown>;
+      return {
+        consumer: { topics: c.topics, output: c.output, valueEncoding: c.valueEncoding, valid: c.valid },
+        broker: b && { brokers: b.brokers, tls: b.tls, saslMechanism: b.saslMechanism, valid: b.valid },
+        username: credentials.saslUsername,
+        // Passwords live in credentials, never among the node's own (exported) properties.
+        passwordInProperties: b ? Object.values(b).includes('s3cret') : undefined,
+      };
+    }, consumer.id);
+    assert.deepEqual(saved, {
+      consumer: { topics: 'sensors', output: 'batch', valueEncoding: 'avro', valid: true },
+      broker: { brokers: 'kafka-1:9093, kafka-2:9093', tls: true, saslMechanism: 'scram-sha-256', valid: true },
+      username: 'edge-gateway',
+      passwordInProperties: false,
+    });
+    assert.deepEqual(pageErrors, []);
   });
 });
