@@ -39,7 +39,9 @@ const ALTERNATIVES =
 export class RegistrySetupError extends Error {}
 
 const setupError = (reason) => new RegistrySetupError(`${reason} ${ALTERNATIVES}`);
-const findJava = () => findLocalJava('the local schema registry', setupError);
+// No Java or no Maven here at all (rather than a build or start that failed): `npm test` can do without.
+const missingTool = (reason) => Object.assign(setupError(reason), { missingTool: true });
+const findJava = () => findLocalJava('the local schema registry', missingTool);
 const readState = () => readStateFile(stateFile);
 
 function log(line) {
@@ -49,7 +51,7 @@ function log(line) {
 /** Builds the registry application from Maven Central into .cache/registry, once. */
 function buildRegistry() {
   if (fs.existsSync(runnerJar)) return;
-  requireMaven('build the local schema registry', setupError);
+  requireMaven('build the local schema registry', missingTool);
   log(`building Apicurio Registry ${APICURIO_VERSION} from Maven Central into ${path.relative(root, appDir)}`);
   const started = Date.now();
   const tmp = `${appDir}.partial`;

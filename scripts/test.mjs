@@ -101,10 +101,14 @@ async function main() {
       startedRegistry = !state.reused;
       env.SCHEMA_REGISTRY_URL = state.url;
     } catch (error) {
-      if (startedKafka) await stopKafka();
-      if (!(error instanceof RegistrySetupError)) throw error;
-      console.error(`[test] no schema registry for the registry tests: ${error.message}`);
-      return 1;
+      if (!(error instanceof RegistrySetupError) || !error.missingTool) {
+        if (startedKafka) await stopKafka();
+        if (!(error instanceof RegistrySetupError)) throw error;
+        console.error(`[test] no schema registry for the registry tests: ${error.message}`);
+        return 1;
+      }
+      // A machine without Java (an external or Docker broker): the registry tests use their in-test stand-in.
+      console.error(`[test] ${error.message.split('. ')[0]}: the registry tests use their in-test stand-in.`);
     }
   }
   const results = [];
