@@ -8,13 +8,12 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 import {
-  lz4Compress,
-  lz4Decompress,
   registerCompressionCodecs,
   snappyCompress,
   snappyDecompress,
   zstdDecompress,
 } from '../../src/kafka/compression';
+import { lz4Compress, lz4Decompress } from '../../src/kafka/lz4-frame';
 import { projectRoot } from '../support/env';
 import { javaSkipReason, runJava } from './java';
 
