@@ -4,7 +4,7 @@
 //   consumer node (batch output)           → counting node   vs   kafkajs consumer, eachBatch + JSON.parse
 //   producer node (acks all, batches)                         vs   kafkajs producer.sendBatch (acks all, batches)
 // Median of several runs after a warm-up. Uses KAFKA_BROKERS, or starts the local broker (and stops it after).
-//   npm run bench:kafka            BENCH_RECORDS=100000 BENCH_RUNS=3 to change the size
+//   npm run bench:kafka            BENCH_RECORDS=100000 BENCH_RUNS=5 to change the size
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -13,7 +13,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { nodeRedPath, projectRoot } from '../test/support/env';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const BATCH = 500;
 
 type Counter = { count: number; first: number; last: number; target: number; resolve?: () => void };
