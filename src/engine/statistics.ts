@@ -146,10 +146,25 @@ export class RunningStatistics {
     }
     const c = this.comoment;
     const f = na * inverse;
+    // Columns j and j + 1 together (column j holds pairs (0..j-1, j)): half as many short inner loops, and every
+    // entry still gets its one update.
     let k = 0;
-    for (let j = 1; j < d; j++) {
+    let j = 1;
+    for (; j + 1 < d; j += 2) {
       const dj = delta[j] * f;
-      for (let i = 0; i < j; i++) c[k++] += delta[i] * dj;
+      const dNext = delta[j + 1] * f;
+      const next = k + j;
+      for (let i = 0; i < j; i++) {
+        const di = delta[i];
+        c[k + i] += di * dj;
+        c[next + i] += di * dNext;
+      }
+      c[next + j] += delta[j] * dNext;
+      k = next + j + 1;
+    }
+    if (j < d) {
+      const dj = delta[j] * f;
+      for (let i = 0; i < j; i++) c[k + i] += delta[i] * dj;
     }
     if (this.keepQuantiles) {
       const unit = this.sketchUnit;

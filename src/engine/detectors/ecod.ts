@@ -103,22 +103,51 @@ export class EcodDetector extends StatisticsDetector {
         productBoth = 1;
       }
     }
-    const sumLeft = -(logLeft + Math.log(productLeft));
-    const sumRight = -(logRight + Math.log(productRight));
-    let score = -(logSkew + Math.log(productSkew));
+    // -log falls as the product grows, so the largest sum is the log of the smallest product: one log, not four.
+    // The same to the bit as comparing the four sums, as long as no product was split into logs and every other
+    // product is more than 1e-9 (relative) larger, so that its log is larger by far more than the logs' rounding;
+    // else all four logs, compared as before (in that order, which decides ties).
     let which = 2;
-    const sumBoth = -(logBoth + Math.log(productBoth));
-    if (sumBoth > score) {
-      score = sumBoth;
+    let smallest = productSkew;
+    if (productBoth < smallest) {
+      smallest = productBoth;
       which = 3;
     }
-    if (sumLeft > score) {
-      score = sumLeft;
+    if (productLeft < smallest) {
+      smallest = productLeft;
       which = 0;
     }
-    if (sumRight > score) {
-      score = sumRight;
+    if (productRight < smallest) {
+      smallest = productRight;
       which = 1;
+    }
+    const near = smallest * (1 + 1e-9);
+    let close = 0;
+    if (productSkew <= near) close++;
+    if (productBoth <= near) close++;
+    if (productLeft <= near) close++;
+    if (productRight <= near) close++;
+    let score: number;
+    if (close === 1 && logLeft === 0 && logRight === 0 && logSkew === 0 && logBoth === 0) {
+      score = -(0 + Math.log(smallest));
+    } else {
+      const sumLeft = -(logLeft + Math.log(productLeft));
+      const sumRight = -(logRight + Math.log(productRight));
+      score = -(logSkew + Math.log(productSkew));
+      which = 2;
+      const sumBoth = -(logBoth + Math.log(productBoth));
+      if (sumBoth > score) {
+        score = sumBoth;
+        which = 3;
+      }
+      if (sumLeft > score) {
+        score = sumLeft;
+        which = 0;
+      }
+      if (sumRight > score) {
+        score = sumRight;
+        which = 1;
+      }
     }
     if (parts) {
       // An approximation of -log is enough for shares; one loop per sum, not a choice per feature.

@@ -28,7 +28,10 @@ export class EnsembleDetector extends Detector {
   private readonly calibrators: ScoreCalibrator[];
   private stats: RunningStatistics;
   private readonly owned: boolean;
-  private memberParts: Float64Array;
+  /** Each member's parts of the record being scored (one array per member, combined in one pass at the end). */
+  private ecodParts: Float64Array;
+  private histogramParts: Float64Array;
+  private gaussianParts: Float64Array;
   /** The last vector scored and its members' raw scores, reused when it is learned next. */
   private lastX: Float64Array;
   private readonly lastRaw: Float64Array;
@@ -47,7 +50,9 @@ export class EnsembleDetector extends Detector {
     ];
     [this.ecod, this.histogram, this.gaussian] = this.members as [EcodDetector, HistogramDetector, GaussianDetector];
     this.calibrators = restored?.calibrators ?? this.members.map(() => new ScoreCalibrator(halfLife ?? null));
-    this.memberParts = new Float64Array(dimension);
+    this.ecodParts = new Float64Array(dimension);
+    this.histogramParts = new Float64Array(dimension);
+    this.gaussianParts = new Float64Array(dimension);
     this.lastX = new Float64Array(dimension);
     this.lastRaw = new Float64Array(this.members.length);
   }
@@ -70,15 +75,34 @@ export class EnsembleDetector extends Detector {
 
   rawScore(x: ArrayLike<number>, parts?: Float64Array): number {
     const d = this.dimension;
-    const memberParts = parts ? this.memberParts : undefined;
-    if (parts) parts.fill(0, 0, d);
     // The members are called one by one, not in a loop over the array: each call site then sees one class.
-    const ecod = this.ecod.rawScore(x, memberParts);
-    let surprise = this.calibrated(0, ecod, parts);
-    const histogram = this.histogram.rawScore(x, memberParts);
-    surprise += this.calibrated(1, histogram, parts);
-    const gaussian = this.gaussian.rawScore(x, memberParts);
-    surprise += this.calibrated(2, gaussian, parts);
+    const ecodParts = parts ? this.ecodParts : undefined;
+    const ecod = this.ecod.rawScore(x, ecodParts);
+    const ecodSurprise = this.calibrated(0, ecod);
+    const histogramParts = parts ? this.histogramParts : undefined;
+    const histogram = this.histogram.rawScore(x, histogramParts);
+    const histogramSurprise = this.calibrated(1, histogram);
+    const gaussianParts = parts ? this.gaussianParts : undefined;
+    const gaussian = this.gaussian.rawScore(x, gaussianParts);
+    const gaussianSurprise = this.calibrated(2, gaussian);
+    const surprise = ecodSurprise + histogramSurprise + gaussianSurprise;
+    if (parts) {
+      // Each member's parts, scaled to sum to its surprise, added up: the three members in two passes over the
+      // features rather than two each (plus one to clear parts).
+      let ecodTotal = 0;
+      let histogramTotal = 0;
+      let gaussianTotal = 0;
+      for (let j = 0; j < d; j++) {
+        ecodTotal += ecodParts![j];
+        histogramTotal += histogramParts![j];
+        gaussianTotal += gaussianParts![j];
+      }
+      const fe = ecodTotal > 0 ? ecodSurprise / ecodTotal : 0;
+      const fh = histogramTotal > 0 ? histogramSurprise / histogramTotal : 0;
+      const fg = gaussianTotal > 0 ? gaussianSurprise / gaussianTotal : 0;
+      // Added in the order they used to be added into parts filled with 0, so the shares are the same to the bit.
+      for (let j = 0; j < d; j++) parts[j] = 0 + ecodParts![j] * fe + histogramParts![j] * fh + gaussianParts![j] * fg;
+    }
     const squashed = this.ecod.squash(ecod) + this.histogram.squash(histogram) + this.gaussian.squash(gaussian);
     for (let j = 0; j < d; j++) this.lastX[j] = x[j];
     this.lastValid = true;
@@ -86,19 +110,10 @@ export class EnsembleDetector extends Detector {
     return combined / (combined + 3);
   }
 
-  /** Member m's surprise for raw; adds its parts (left in memberParts), scaled to sum to that surprise. */
-  private calibrated(m: number, raw: number, parts: Float64Array | undefined): number {
+  /** Member m's surprise for raw (remembered for learning). */
+  private calibrated(m: number, raw: number): number {
     this.lastRaw[m] = raw;
-    const surprise = this.calibrators[m].surprise(raw);
-    if (parts) {
-      const d = this.dimension;
-      const memberParts = this.memberParts;
-      let total = 0;
-      for (let j = 0; j < d; j++) total += memberParts[j];
-      const f = total > 0 ? surprise / total : 0;
-      for (let j = 0; j < d; j++) parts[j] += memberParts[j] * f;
-    }
-    return surprise;
+    return this.calibrators[m].surprise(raw);
   }
 
   override get memoSize(): number {
@@ -159,7 +174,9 @@ export class EnsembleDetector extends Detector {
   addFeature(): void {
     if (this.owned) this.stats.addFeature(true);
     for (const m of this.members) m.addFeature();
-    this.memberParts = new Float64Array(this.dimension);
+    this.ecodParts = new Float64Array(this.dimension);
+    this.histogramParts = new Float64Array(this.dimension);
+    this.gaussianParts = new Float64Array(this.dimension);
     this.lastX = new Float64Array(this.dimension);
     this.lastValid = false;
   }

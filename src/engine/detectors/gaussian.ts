@@ -52,7 +52,35 @@ export class GaussianDetector extends StatisticsDetector {
     for (let j = 0; j < d; j++) z[j] = x[j] - mean[j];
     const p = this.precision;
     let distance = 0;
-    for (let i = 0; i < d; i++) {
+    // Three rows at a time: three independent chains of additions instead of one (each row still sums in order, so
+    // the result is the same to the bit).
+    let i = 0;
+    for (; i + 2 < d; i += 3) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      const row0 = i * d;
+      const row1 = row0 + d;
+      const row2 = row1 + d;
+      for (let j = 0; j < d; j++) {
+        const zj = z[j];
+        s0 += p[row0 + j] * zj;
+        s1 += p[row1 + j] * zj;
+        s2 += p[row2 + j] * zj;
+      }
+      const part0 = z[i] * s0;
+      const part1 = z[i + 1] * s1;
+      const part2 = z[i + 2] * s2;
+      distance += part0;
+      distance += part1;
+      distance += part2;
+      if (parts) {
+        parts[i] = part0 > 0 ? part0 : 0;
+        parts[i + 1] = part1 > 0 ? part1 : 0;
+        parts[i + 2] = part2 > 0 ? part2 : 0;
+      }
+    }
+    for (; i < d; i++) {
       let s = 0;
       const row = i * d;
       for (let j = 0; j < d; j++) s += p[row + j] * z[j];

@@ -117,6 +117,8 @@ export class HistogramDetector extends Detector {
   private readonly bins: number;
   private readonly halfLife: number | null;
   private readonly alpha: number;
+  /** log(bins), the surprise of a flat histogram per feature: squash needs it for every record. */
+  private readonly logBins: number;
   private weight = 0;
   private records = 0;
   private unit = 1;
@@ -128,6 +130,7 @@ export class HistogramDetector extends Detector {
     if (!(this.bins >= 4 && this.bins % 4 === 0)) throw new Error('bins must be a multiple of 4');
     this.halfLife = options.halfLife && options.halfLife > 0 ? options.halfLife : null;
     this.alpha = this.halfLife === null ? 1 : Math.pow(2, -1 / this.halfLife);
+    this.logBins = Math.log(this.bins);
     this.histograms = Array.from({ length: dimension }, () => new AdaptiveHistogram(this.bins));
   }
 
@@ -137,7 +140,7 @@ export class HistogramDetector extends Detector {
 
   override squash(raw: number): number {
     // raw is a sum of surprises in nats; per feature, log(bins) is what a flat histogram gives.
-    const r = raw / Math.max(this.dimension * Math.log(this.bins), 1e-9);
+    const r = raw / Math.max(this.dimension * this.logBins, 1e-9);
     return r > 0 ? r / (r + 1) : 0;
   }
 
