@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import helper from 'node-red-node-test-helper';
-
 import {
   brokerNode,
   collect,
@@ -16,6 +15,7 @@ import {
   produceRaw,
   useTestRuntime,
   waitFor,
+  type FlowNode,
 } from '../kafka/support';
 import { startTestRegistry, type TestRegistry } from '../kafka/test-registry';
 
@@ -40,30 +40,38 @@ const SCHEMA = JSON.stringify({
   ],
 });
 
+/** A producer node writing SCHEMA through the registry of `broker`. */
+function registryProducer(broker: string, topic: string, autoRegister = true): FlowNode {
+  return {
+    id: 'producer',
+    type: 'stream-ml-kafka-producer',
+    broker,
+    topic,
+    valueEncoding: 'registry',
+    valueSchema: SCHEMA,
+    autoRegister,
+  };
+}
+
+/** A consumer node reading `topic` from the start, values through the registry of `broker`. */
+function registryConsumer(broker: string, topic: string, extra: Partial<FlowNode> = {}): FlowNode {
+  return {
+    id: 'consumer',
+    type: 'stream-ml-kafka-consumer',
+    broker,
+    topics: topic,
+    fromBeginning: 'earliest',
+    valueEncoding: 'registry',
+    ...extra,
+  };
+}
+
 test('Avro via registry: auto-registered on produce, decoded on consume, schema fetched once', async () => {
   const topic = await createTopic('registry');
   await loadFlow([
     brokerNode('broker', { registryUrl }),
-    {
-      id: 'producer',
-      type: 'stream-ml-kafka-producer',
-      broker: 'broker',
-      topic,
-      valueEncoding: 'registry',
-      valueSchema: SCHEMA,
-      autoRegister: true,
-    },
-    {
-      id: 'consumer',
-      type: 'stream-ml-kafka-consumer',
-      broker: 'broker',
-      topics: topic,
-      fromBeginning: 'earliest',
-      valueEncoding: 'registry',
-      malformed: 'output',
-      outputs: 2,
-      wires: [['out'], ['errors']],
-    },
+    registryProducer('broker', topic),
+    registryConsumer('broker', topic, { malformed: 'output', outputs: 2, wires: [['out'], ['errors']] }),
     { id: 'out', type: 'helper' },
     { id: 'errors', type: 'helper' },
   ]);
@@ -93,32 +101,13 @@ test('Avro via registry: auto-registered on produce, decoded on consume, schema 
 
 test('a consumer on another connection fetches each schema id once for many records', async () => {
   const topic = await createTopic('registry-cache');
-  await loadFlow([
-    brokerNode('b1', { registryUrl }),
-    {
-      id: 'producer',
-      type: 'stream-ml-kafka-producer',
-      broker: 'b1',
-      topic,
-      valueEncoding: 'registry',
-      valueSchema: SCHEMA,
-      autoRegister: true,
-    },
-  ]);
+  await loadFlow([brokerNode('b1', { registryUrl }), registryProducer('b1', topic)]);
   for (let i = 0; i < 50; i++) flowNode('producer').receive({ payload: { sensor: 'x', value: i } });
   await helper.unload();
   const before = registry.requests.length;
   await loadFlow([
     brokerNode('b2', { registryUrl }),
-    {
-      id: 'consumer',
-      type: 'stream-ml-kafka-consumer',
-      broker: 'b2',
-      topics: topic,
-      fromBeginning: 'earliest',
-      valueEncoding: 'registry',
-      wires: [['out']],
-    },
+    registryConsumer('b2', topic, { wires: [['out']] }),
     { id: 'out', type: 'helper' },
   ]);
   const out = collect<{ payload: { value: number } }>('out');
@@ -134,18 +123,7 @@ test('a consumer on another connection fetches each schema id once for many reco
 
 test('without auto-registration, a schema the registry lacks fails each message to Catch', async () => {
   const topic = await createTopic('registry-missing');
-  await loadFlow([
-    brokerNode('broker', { registryUrl }),
-    {
-      id: 'producer',
-      type: 'stream-ml-kafka-producer',
-      broker: 'broker',
-      topic,
-      valueEncoding: 'registry',
-      valueSchema: SCHEMA,
-      autoRegister: false,
-    },
-  ]);
+  await loadFlow([brokerNode('broker', { registryUrl }), registryProducer('broker', topic, false)]);
   const errors: string[] = [];
   flowNode('producer').on('call:error', (call: never) => errors.push(String((call as { args: [unknown] }).args[0])));
   flowNode('producer').receive({ payload: { sensor: 'a', value: 1 } });
@@ -157,35 +135,14 @@ test('without auto-registration, a schema the registry lacks fails each message 
 
 test('a registry that is down holds the records back instead of calling them malformed', async () => {
   const topic = await createTopic('registry-down');
-  await loadFlow([
-    brokerNode('b1', { registryUrl }),
-    {
-      id: 'producer',
-      type: 'stream-ml-kafka-producer',
-      broker: 'b1',
-      topic,
-      valueEncoding: 'registry',
-      valueSchema: SCHEMA,
-      autoRegister: true,
-    },
-  ]);
+  await loadFlow([brokerNode('b1', { registryUrl }), registryProducer('b1', topic)]);
   for (let i = 0; i < 5; i++) flowNode('producer').receive({ payload: { sensor: 'down', value: i } });
   await helper.unload(); // flushes the five records
   registry.available = false;
   try {
     await loadFlow([
       brokerNode('b2', { registryUrl, reconnectMaxDelay: 1_000 }),
-      {
-        id: 'consumer',
-        type: 'stream-ml-kafka-consumer',
-        broker: 'b2',
-        topics: topic,
-        fromBeginning: 'earliest',
-        valueEncoding: 'registry',
-        malformed: 'output',
-        outputs: 2,
-        wires: [['out'], ['errors']],
-      },
+      registryConsumer('b2', topic, { malformed: 'output', outputs: 2, wires: [['out'], ['errors']] }),
       { id: 'out', type: 'helper' },
       { id: 'errors', type: 'helper' },
     ]);
