@@ -15,7 +15,9 @@ import { registerModelAdmin } from '../../src/node-red/admin';
 import { parseAttributeTable, parseOptionalPositive, parseThreshold } from '../../src/node-red/model-config';
 import {
   acquireModel,
+  readContext,
   releaseModel,
+  writeContext,
   type EvaluationSummary,
   type FlowContext,
 } from '../../src/node-red/model-registry';
@@ -87,11 +89,8 @@ export = function register(RED: NodeAPI): void {
     // redeploy when no context store is configured), in the model's store, so a redeploy or, with a persistent
     // store, a restart continues from it.
     const thresholdKey = `stream-ml-threshold-${node.id}`;
-    const writeThreshold = (value: SavedThreshold | undefined): Promise<void> =>
-      new Promise((resolve, reject) => {
-        flowContext.set(thresholdKey, value, store, (err) => (err ? reject(err) : resolve()));
-      });
-    const saveThreshold = (): Promise<void> => writeThreshold({ model: modelName, spec: thresholdSpec, threshold });
+    const saveThreshold = (): Promise<void> =>
+      writeContext(flowContext, thresholdKey, { model: modelName, spec: thresholdSpec, threshold }, store);
     const gate = new StartGate(
       Promise.all([
         entry
@@ -263,7 +262,7 @@ export = function register(RED: NodeAPI): void {
         // A scorer that learns keeps its model in context like a learner does; a deleted scorer leaves no threshold.
         const saved = Promise.all([
           config.learn ? entry.save() : undefined,
-          removed ? writeThreshold(undefined) : saveThreshold(),
+          removed ? writeContext(flowContext, thresholdKey, undefined, store) : saveThreshold(),
         ]);
         saved
           .catch((error: Error) => node.warn(`saving model "${modelName}" or the threshold failed: ${error.message}`))
@@ -289,32 +288,23 @@ interface SavedThreshold {
 }
 
 /** The threshold saved under key, if made for the same model with the same settings (else the new settings win). */
-function restoreThreshold(
+async function restoreThreshold(
   context: FlowContext,
   key: string,
   store: string | undefined,
   model: string,
   spec: ThresholdSpec,
 ): Promise<Threshold | undefined> {
-  return new Promise((resolve, reject) => {
-    context.get(key, store, (err, value) => {
-      if (err) return reject(err);
-      const saved = value as SavedThreshold | undefined;
-      if (
-        !saved ||
-        typeof saved !== 'object' ||
-        saved.model !== model ||
-        JSON.stringify(saved.spec) !== JSON.stringify(spec)
-      )
-        return resolve(undefined);
-      try {
-        const t = saved.threshold;
-        resolve(typeof (t as Threshold).observe === 'function' ? (t as Threshold) : thresholdFromJSON(t));
-      } catch (error) {
-        reject(error as Error);
-      }
-    });
-  });
+  const saved = (await readContext(context, key, store)) as SavedThreshold | undefined;
+  if (
+    !saved ||
+    typeof saved !== 'object' ||
+    saved.model !== model ||
+    JSON.stringify(saved.spec) !== JSON.stringify(spec)
+  )
+    return undefined;
+  const t = saved.threshold;
+  return typeof (t as Threshold).observe === 'function' ? (t as Threshold) : thresholdFromJSON(t);
 }
 
 /** What goes on every message: the figures that cost O(1) to read. */

@@ -9,6 +9,23 @@ export interface FlowContext {
   set(key: string, value: unknown, store: string | undefined, callback: (err?: Error | null) => void): void;
 }
 
+/** A value from flow context (callback form, which every store supports). */
+export function readContext(context: FlowContext, key: string, store: string | undefined): Promise<unknown> {
+  return new Promise((resolve, reject) =>
+    context.get(key, store, (err, value) => (err ? reject(err) : resolve(value))),
+  );
+}
+
+/** Writes a value to flow context; a persistent store serialises it through its toJSON(). */
+export function writeContext(
+  context: FlowContext,
+  key: string,
+  value: unknown,
+  store: string | undefined,
+): Promise<void> {
+  return new Promise((resolve, reject) => context.set(key, value, store, (err) => (err ? reject(err) : resolve())));
+}
+
 export interface ScorePoint {
   time: number;
   score: number;
@@ -51,40 +68,33 @@ export class ModelEntry {
   /** Reads the model from flow context once: a live model (redeploy) is reused, a snapshot (restart) revived. */
   load(): Promise<Model | undefined> {
     if (this.model) return Promise.resolve(this.model);
-    this.loading ??= new Promise<Model | undefined>((resolve, reject) => {
-      this.context.get(this.name, this.store, (err, value) => {
-        if (err) return reject(err);
+    this.loading ??= readContext(this.context, this.name, this.store)
+      .then((value) => {
+        if (value === undefined || value === null) return undefined;
         try {
-          if (value === undefined || value === null) return resolve(undefined);
-          const model = isLiveModel(value) ? value : modelFromJSON(value);
-          resolve(model);
+          return isLiveModel(value) ? value : modelFromJSON(value);
         } catch (error) {
-          reject(
-            new Error(`the value under "${this.name}" in flow context is not a model: ${(error as Error).message}`),
-          );
+          throw new Error(`the value under "${this.name}" in flow context is not a model: ${(error as Error).message}`);
         }
-      });
-    }).then(
-      (model) => {
-        // A learner may have created one meanwhile: it wins.
-        this.model ??= model;
-        this.loading = undefined;
-        return this.model;
-      },
-      (error) => {
-        this.loading = undefined;
-        throw error;
-      },
-    );
+      })
+      .then(
+        (model) => {
+          // A learner may have created one meanwhile: it wins.
+          this.model ??= model;
+          this.loading = undefined;
+          return this.model;
+        },
+        (error) => {
+          this.loading = undefined;
+          throw error;
+        },
+      );
     return this.loading;
   }
 
   /** Writes the live model to flow context; a persistent store serialises it through its toJSON(). */
   save(): Promise<void> {
-    const model = this.model;
-    return new Promise((resolve, reject) => {
-      this.context.set(this.name, model, this.store, (err) => (err ? reject(err) : resolve()));
-    });
+    return writeContext(this.context, this.name, this.model, this.store);
   }
 
   replace(model: Model | undefined): void {
