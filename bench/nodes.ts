@@ -3,6 +3,8 @@
 // beside references measured in the same run:
 //   - per-record messages: the same two-node flow with pass-through nodes in their place (target >= 0.7x);
 //   - batches of 500 records: the engine's own scoreMany + learnMany on the same batches (target >= 0.8x).
+// A third per-record flow runs the same two nodes over a model that does no work, which splits the cost of the nodes
+// themselves from the engine's.
 // Medians of several timed runs after a warm-up; figures only, nothing fails on time. Writes
 // bench/results/nodes.json (`-- --detector gaussian` etc.: nodes-gaussian.json).
 import fs from 'node:fs';
@@ -11,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Node, NodeMessage } from 'node-red';
-import { createModel, type AttributeSpec, type DetectorName } from '../src/engine';
+import { createModel, type AttributeSpec, type DetectorName, type Model, type ScoreResult } from '../src/engine';
+import { findModel } from '../src/node-red/model-registry';
 
 const root = path.resolve(__dirname, '..', '..');
 const { values: args } = parseArgs({
@@ -76,8 +79,16 @@ async function startRuntime(flows: object[]): Promise<Runtime> {
   });
   await RED.start();
   // Flows start after the runtime resolves; wait until the first node exists.
-  while (!RED.nodes.getNode((flows[1] as { id: string }).id)) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => RED.nodes.getNode((flows[1] as { id: string }).id));
   return RED;
+}
+
+async function waitFor<T>(probe: () => T | undefined | null): Promise<T> {
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 function readShuttle(): Record<string, number>[] {
@@ -97,6 +108,23 @@ const attributes: { name: string; type: string; label?: boolean }[] = [
 const engineAttributes: AttributeSpec[] = attributes.map((a) =>
   a.label ? { name: a.name, type: 'X', role: 'label' } : { name: a.name, type: 'C' },
 );
+
+/** The model in place for the idle flow: scores without looking (a fresh result, as the engine gives) and learns
+ * nothing; everything else is the real model's. */
+function idleModel(real: Model): Model {
+  const contributions = [{ attribute: 'f1', share: 1 }];
+  return Object.assign(Object.create(real) as Model, {
+    scoreOne: (): ScoreResult => ({
+      score: 0.1,
+      isAnomaly: false,
+      threshold: 1,
+      detector: 'idle',
+      contributions,
+      warmingUp: false,
+    }),
+    learnOne: () => ({ learned: true }),
+  });
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -190,7 +218,10 @@ async function main(): Promise<void> {
   const batchesOf = <T>(rs: T[]) =>
     Array.from({ length: Math.ceil(rs.length / BATCH) }, (_, i) => rs.slice(i * BATCH, (i + 1) * BATCH));
   const copy = (rs: Record<string, number>[]) => rs.map((r) => ({ ...r }));
-  const RED = await startRuntime([tab, ...passFlow, ...mlFlow('record'), ...mlFlow('batch')]);
+  const RED = await startRuntime([tab, ...passFlow, ...mlFlow('record'), ...mlFlow('idle'), ...mlFlow('batch')]);
+  // The learner creates its model on start; once it has, the idle flow's is swapped for one that does no work.
+  const idleEntry = await waitFor(() => (findModel('t//idle')?.model ? findModel('t//idle') : undefined));
+  idleEntry.replace(idleModel(idleEntry.model!));
   const contender = (prefix: string, payloads: unknown[], recordsPerPayload: number): Contender => ({
     first: `${prefix}-first`,
     sink: `${prefix}-sink`,
@@ -200,11 +231,13 @@ async function main(): Promise<void> {
   });
   const pass = contender('pass', copy(stream), 1);
   const perRecord = contender('record', copy(stream), 1);
+  const idle = contender('idle', copy(stream), 1);
   const perBatch = contender('batch', batchesOf(copy(stream)), BATCH);
-  await race(RED, [pass, perRecord, perBatch], (c) => (c === perBatch ? batchesOf(copy(warm)) : copy(warm)));
+  await race(RED, [pass, perRecord, idle, perBatch], (c) => (c === perBatch ? batchesOf(copy(warm)) : copy(warm)));
   await RED.stop();
   const passRecord = pass.rates;
   const nodesRecord = perRecord.rates;
+  const idleRecord = idle.rates;
   const nodesBatch = perBatch.rates;
   const engineBatch = engineBatchRate(batchesOf(stream), batchesOf(warm));
 
@@ -220,6 +253,8 @@ async function main(): Promise<void> {
       passThroughMessagesPerSecond: median(passRecord),
       ratio: median(nodesRecord) / median(passRecord),
       target: 0.7,
+      idleModelMessagesPerSecond: median(idleRecord),
+      idleModelRatio: median(idleRecord) / median(passRecord),
     },
     batch: {
       scorerLearnerRecordsPerSecond: median(nodesBatch),
@@ -227,7 +262,7 @@ async function main(): Promise<void> {
       ratio: median(nodesBatch) / median(engineBatch),
       target: 0.8,
     },
-    timedRuns: { passRecord, nodesRecord, nodesBatch, engineBatch },
+    timedRuns: { passRecord, nodesRecord, idleRecord, nodesBatch, engineBatch },
   };
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(12);
   console.log(
@@ -235,6 +270,9 @@ async function main(): Promise<void> {
   );
   console.log(
     `  per record   scorer+learner ${fmt(result.perRecord.scorerLearnerMessagesPerSecond)} msg/s   pass-through ${fmt(result.perRecord.passThroughMessagesPerSecond)} msg/s   ratio ${result.perRecord.ratio.toFixed(2)} (target >= 0.7)`,
+  );
+  console.log(
+    `  per record   same nodes, a model that does no work ${fmt(result.perRecord.idleModelMessagesPerSecond)} msg/s   ratio ${result.perRecord.idleModelRatio.toFixed(2)} to pass-through`,
   );
   console.log(
     `  batch of ${BATCH}  scorer+learner ${fmt(result.batch.scorerLearnerRecordsPerSecond)} rec/s   engine alone ${fmt(result.batch.engineRecordsPerSecond)} rec/s   ratio ${result.batch.ratio.toFixed(2)} (target >= 0.8)`,
