@@ -20,8 +20,12 @@ import type {
 const LEARNED: LearnResult = Object.freeze({ learned: true });
 
 export const SNAPSHOT_FORMAT = 'stream-ml-model';
-/** 2: sketches keep bucket weights beside the tree, the ensemble's calibrators their tail (version 1 had neither). */
-export const SNAPSHOT_VERSION = 2;
+/**
+ * 3: extra detectors (version 2 had none and is still read). 2: sketches keep bucket weights beside the tree, the
+ * ensemble's calibrators their tail (version 1 had neither).
+ */
+export const SNAPSHOT_VERSION = 3;
+const READABLE_VERSIONS = [2, 3];
 export const DEFAULT_WARMUP_RECORDS = 256;
 export const DEFAULT_THRESHOLD: ThresholdSpec = { kind: 'spot', risk: 1e-3 };
 /** Records looked at to guess a schema when none is given. */
@@ -44,11 +48,21 @@ export interface ModelSnapshot {
   statistics: RunningStatisticsSnapshot | null;
   detector: unknown;
   threshold: unknown;
+  /** The extra detectors and their thresholds, in the order of options.extraDetectors (absent in version 2). */
+  extraDetectors?: { detector: unknown; threshold: unknown }[];
   recordsLearned: number;
+}
+
+/** A detector the model learns beside its default one; null until the schema is known. */
+interface ExtraDetector {
+  name: DetectorName;
+  detector: Detector | null;
+  threshold: Threshold;
 }
 
 interface ResolvedOptions {
   detector: DetectorName;
+  extraDetectors: DetectorName[];
   threshold: ThresholdSpec;
   warmupRecords: number;
   halfLife: number | null;
@@ -62,11 +76,14 @@ export interface Model {
   readonly schema: AttributeSpec[];
   /** Records learned (minus records forgotten). */
   readonly recordsLearned: number;
+  /** The detectors the model learns: its default one first, then the extra ones. */
+  readonly detectors: DetectorName[];
   /**
    * Scores a record with the model as it stands; does not learn it. topContributions limits the contributions
-   * listed to the largest ones (their shares stay shares of the whole score).
+   * listed to the largest ones (their shares stay shares of the whole score). detector picks one of the model's
+   * detectors (default: its first); a detector the model does not learn is an Error.
    */
-  scoreOne(record: DataRecord, topContributions?: number): ScoreResult;
+  scoreOne(record: DataRecord, topContributions?: number, detector?: DetectorName): ScoreResult;
   /**
    * Learns a record (never its label). Learning a record object scored earlier, and not edited since, reuses the
    * score it was given for the threshold and calibration, also when other records were scored or learned in
@@ -97,8 +114,10 @@ export interface Model {
 
 function resolveOptions(options: ModelOptions): ResolvedOptions {
   const detector = options.detector ?? 'auto';
-  if (!DETECTOR_NAMES.includes(detector))
-    throw new Error(`unknown detector "${String(detector)}" (expected one of ${DETECTOR_NAMES.join(', ')})`);
+  const extraDetectors = [...new Set(options.extraDetectors ?? [])].filter((name) => name !== detector);
+  for (const name of [detector, ...extraDetectors])
+    if (!DETECTOR_NAMES.includes(name))
+      throw new Error(`unknown detector "${String(name)}" (expected one of ${DETECTOR_NAMES.join(', ')})`);
   const invalidValues = options.invalidValues ?? 'skip';
   if (!['skip', 'impute', 'error'].includes(invalidValues))
     throw new Error(`invalidValues must be skip, impute or error, not ${String(invalidValues)}`);
@@ -111,6 +130,7 @@ function resolveOptions(options: ModelOptions): ResolvedOptions {
   createThreshold(threshold); // validates
   return {
     detector,
+    extraDetectors,
     threshold,
     warmupRecords,
     halfLife,
@@ -126,6 +146,8 @@ class StreamModel implements Model {
   private stats: RunningStatistics | null = null;
   private detector: Detector | null = null;
   private threshold: Threshold;
+  /** The extra detectors (options.extraDetectors, in order), each with the threshold that learns its scores. */
+  private extras: ExtraDetector[] = [];
   private counts: number[] = [];
   private pending: DataRecord[] = [];
   private learned = 0;
@@ -160,7 +182,18 @@ class StreamModel implements Model {
   constructor(options: ModelOptions = {}) {
     this.options = resolveOptions(options);
     this.threshold = createThreshold(this.options.threshold, this.options.warmupRecords);
+    this.extras = this.options.extraDetectors.map((name) => ({
+      name,
+      detector: null,
+      threshold: createThreshold(this.options.threshold, this.options.warmupRecords),
+    }));
     if (options.attributes) this.setSchema(validateSchema(options.attributes));
+  }
+
+  private extraNamed(name: DetectorName): ExtraDetector {
+    const extra = this.extras.find((e) => e.name === name);
+    if (extra) return extra;
+    throw new Error(`the model does not learn a "${String(name)}" detector (it learns ${this.detectors.join(', ')})`);
   }
 
   get schema(): AttributeSpec[] {
@@ -171,20 +204,26 @@ class StreamModel implements Model {
     return this.learned;
   }
 
+  get detectors(): DetectorName[] {
+    return [this.options.detector, ...this.options.extraDetectors];
+  }
+
   /** Names of the numeric features the detector sees (C and B attributes, one per value of T attributes). */
   get features(): string[] {
     return this.encoder ? this.encoder.featureNames.slice() : [];
   }
 
-  scoreOne(record: DataRecord, topContributions = Infinity): ScoreResult {
+  scoreOne(record: DataRecord, topContributions = Infinity, detector?: DetectorName): ScoreResult {
+    const extra = detector === undefined || detector === this.options.detector ? null : this.extraNamed(detector);
     const encoder = this.encoder;
     const warmingUp = this.learned < this.options.warmupRecords;
-    const detectorName = this.options.detector;
+    const detectorName = extra === null ? this.options.detector : extra.name;
+    const thresholdOf = extra === null ? this.threshold : extra.threshold;
     if (encoder === null) {
       return {
         score: 0,
         isAnomaly: false,
-        threshold: this.threshold.value,
+        threshold: thresholdOf.value,
         detector: detectorName,
         contributions: [],
         warmingUp: true,
@@ -192,7 +231,7 @@ class StreamModel implements Model {
     }
     const bad = encoder.encode(record, this.x, false);
     const label = encoder.hasLabel && !Number.isNaN(encoder.label) ? encoder.label : undefined;
-    const threshold = this.threshold.value;
+    const threshold = thresholdOf.value;
     if (bad > 0 && !this.repair(record)) {
       const result: ScoreResult = {
         score: 0,
@@ -206,8 +245,14 @@ class StreamModel implements Model {
       if (label !== undefined) result.label = label;
       return result;
     }
-    const score = this.detector!.scoreOne(this.x, this.parts);
-    this.rememberScored(record, score);
+    let score: number;
+    if (extra === null) {
+      score = this.detector!.scoreOne(this.x, this.parts);
+      this.rememberScored(record, score);
+    } else {
+      // Learning remembers the default detector's score only: an extra one is scored again when learned.
+      score = extra.detector!.scoreOne(this.x, this.parts);
+    }
     // One object literal per shape (with or without a label): no properties added later.
     const isAnomaly = !warmingUp && score > threshold;
     const contributions = this.contributions(topContributions);
@@ -237,9 +282,13 @@ class StreamModel implements Model {
       return { learned: false, reason: 'flagged as an anomaly' };
     }
     this.threshold.observe(score);
+    // Extra detectors score before the shared statistics move, as the default one did.
+    const extras = this.extras;
+    for (let e = 0; e < extras.length; e++) extras[e].threshold.observe(extras[e].detector!.scoreOne(this.x));
     this.stats!.learn(this.x);
     if (slot >= 0 && this.memoSize > 0) this.detector!.learnScored(this.x, this.scoredMemo, slot * this.memoSize);
     else this.detector!.learnOne(this.x);
+    for (let e = 0; e < extras.length; e++) extras[e].detector!.learnOne(this.x);
     this.learned++;
     return LEARNED;
   }
@@ -260,11 +309,11 @@ class StreamModel implements Model {
     }
     const bad = this.encoder.encode(record, this.x, false);
     if (bad > 0 && !this.repair(record)) return { learned: false, reason: this.encoder.describeInvalid(record) };
-    if (!this.detector!.canForget) {
-      return { learned: false, reason: `the ${this.detector!.kind} detector cannot forget a record` };
-    }
+    for (const d of [this.detector!, ...this.extras.map((e) => e.detector!)])
+      if (!d.canForget) return { learned: false, reason: `the ${d.kind} detector cannot forget a record` };
     this.stats!.forget(this.x);
     this.detector!.forgetOne(this.x);
+    for (const e of this.extras) e.detector!.forgetOne(this.x);
     this.learned--;
     return LEARNED;
   }
@@ -272,7 +321,7 @@ class StreamModel implements Model {
   merge(other: Model): void {
     if (!(other instanceof StreamModel)) throw new Error('can only merge models made by createModel');
     if (other === this) throw new Error('cannot merge a model with itself');
-    if (other.options.detector !== this.options.detector) throw new Error('cannot merge models of different detectors');
+    if (other.detectors.join() !== this.detectors.join()) throw new Error('cannot merge models of different detectors');
     if (this.encoder === null || other.encoder === null) {
       // A model still guessing its schema: learn the other's pending records instead.
       if (other.encoder === null) {
@@ -307,10 +356,15 @@ class StreamModel implements Model {
       const order = names.map((n) => source.encoder!.featureNames.indexOf(n));
       source.stats!.permute(order);
       source.detector!.permuteFeatures(order);
+      for (const e of source.extras) e.detector!.permuteFeatures(order);
     }
     this.stats!.merge(source.stats!);
     this.detector!.merge(source.detector!);
     this.threshold.merge(other.threshold);
+    this.extras.forEach((e, i) => {
+      e.detector!.merge(source.extras[i].detector!);
+      e.threshold.merge(other.extras[i].threshold);
+    });
     for (let a = 0; a < this.counts.length; a++) this.counts[a] += other.counts[a];
     this.learned += other.learned;
   }
@@ -331,7 +385,7 @@ class StreamModel implements Model {
     return {
       format: SNAPSHOT_FORMAT,
       version: SNAPSHOT_VERSION,
-      options: { ...this.options },
+      options: { ...this.options, extraDetectors: this.options.extraDetectors.slice() },
       schema: this.encoder ? this.schema : null,
       categories: this.encoder ? this.encoder.categoryValues() : {},
       invalidCounts: this.counts.slice(),
@@ -339,6 +393,10 @@ class StreamModel implements Model {
       statistics: this.stats ? this.stats.toJSON() : null,
       detector: this.detector ? this.detector.toJSON() : null,
       threshold: this.threshold.toJSON(),
+      extraDetectors: this.extras.map((e) => ({
+        detector: e.detector ? e.detector.toJSON() : null,
+        threshold: e.threshold.toJSON(),
+      })),
       recordsLearned: this.learned,
     };
   }
@@ -348,6 +406,14 @@ class StreamModel implements Model {
     const resolved = resolveOptions({ ...s.options, halfLife: s.options.halfLife ?? undefined });
     Object.assign(this.options, resolved);
     this.threshold = thresholdFromJSON(s.threshold);
+    const savedExtras = s.extraDetectors ?? [];
+    if (!Array.isArray(savedExtras) || savedExtras.length !== resolved.extraDetectors.length)
+      throw new Error('damaged snapshot: extraDetectors do not match the options');
+    this.extras = resolved.extraDetectors.map((name, i) => ({
+      name,
+      detector: null,
+      threshold: thresholdFromJSON(savedExtras[i].threshold),
+    }));
     this.pending = Array.isArray(s.pending) ? s.pending.slice() : [];
     this.learned = s.recordsLearned;
     this.encoder = null;
@@ -361,8 +427,17 @@ class StreamModel implements Model {
       if (s.statistics === null || s.detector === null) throw new Error('damaged snapshot: no statistics or detector');
       this.stats = RunningStatistics.fromJSON(s.statistics);
       this.detector = detectorFromJSON(s.detector, this.stats);
+      for (let i = 0; i < this.extras.length; i++) {
+        const restored = detectorFromJSON(savedExtras[i].detector, this.stats);
+        if (restored.kind !== this.extras[i].name) throw new Error('damaged snapshot: extraDetectors out of order');
+        this.extras[i].detector = restored;
+      }
       const d = this.encoder.dimension;
-      if (this.stats.dimension !== d || this.detector.dimension !== d)
+      if (
+        this.stats.dimension !== d ||
+        this.detector.dimension !== d ||
+        this.extras.some((e) => e.detector!.dimension !== d)
+      )
         throw new Error('damaged snapshot: feature count does not match the schema');
       this.x = new Float64Array(Math.max(d, 1));
       this.parts = new Float64Array(Math.max(d, 1));
@@ -433,11 +508,9 @@ class StreamModel implements Model {
     // Quantile sketches for continuous features; 0/1 features are described by their mean.
     const quantiles = this.encoder.featureAttribute.map((a) => attributes[a].type === 'C');
     this.stats = new RunningStatistics(d, { halfLife: this.options.halfLife ?? undefined, quantiles });
-    this.detector = createDetector(this.options.detector, d, {
-      halfLife: this.options.halfLife ?? undefined,
-      seed: this.options.seed,
-      statistics: this.stats,
-    });
+    const factory = { halfLife: this.options.halfLife ?? undefined, seed: this.options.seed, statistics: this.stats };
+    this.detector = createDetector(this.options.detector, d, factory);
+    for (const e of this.extras) e.detector = createDetector(e.name, d, factory);
     this.x = new Float64Array(Math.max(d, 1));
     this.parts = new Float64Array(Math.max(d, 1));
     this.layoutContributions();
@@ -561,6 +634,7 @@ class StreamModel implements Model {
   private addFeature(_feature: number): Float64Array {
     this.stats!.addFeature(false);
     this.detector!.addFeature();
+    for (const e of this.extras) e.detector!.addFeature();
     const d = this.encoder!.dimension;
     if (this.x.length < d) {
       const x = new Float64Array(d * 2);
@@ -601,9 +675,9 @@ export function modelFromJSON(snapshot: unknown): Model {
   if (!snapshot || typeof snapshot !== 'object') throw new Error('model snapshot must be an object');
   const s = snapshot as ModelSnapshot;
   if (s.format !== SNAPSHOT_FORMAT) throw new Error(`not a model snapshot (format is ${String(s.format)})`);
-  if (s.version !== SNAPSHOT_VERSION)
+  if (!READABLE_VERSIONS.includes(s.version))
     throw new Error(
-      `unsupported model snapshot version ${String(s.version)} (this engine reads version ${SNAPSHOT_VERSION})`,
+      `unsupported model snapshot version ${String(s.version)} (this engine reads versions ${READABLE_VERSIONS.join(' and ')})`,
     );
   if (!s.options || typeof s.options !== 'object') throw new Error('damaged model snapshot: options');
   const model = new StreamModel({});
@@ -611,9 +685,7 @@ export function modelFromJSON(snapshot: unknown): Model {
     model.restoreFrom(s);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    throw new Error(
-      message.startsWith('damaged') ? `damaged model snapshot: ${message}` : `damaged model snapshot: ${message}`,
-    );
+    throw new Error(`damaged model snapshot: ${message.replace(/^damaged snapshot: /, '')}`);
   }
   return model;
 }

@@ -23,8 +23,13 @@ export type ThresholdSpec =
 export interface ModelOptions {
   /** Absent: guessed from the first records and exposed as model.schema. */
   attributes?: AttributeSpec[];
-  /** Default 'auto' (the ensemble). */
+  /** Default 'auto' (the ensemble). Scores come from it unless a scorer asks for one of extraDetectors. */
   detector?: DetectorName;
+  /**
+   * Further detectors the model learns beside detector, each with its own threshold, so that a scorer can ask for
+   * one of them by name (scoreOne's third argument). Each costs its learning time on every record.
+   */
+  extraDetectors?: DetectorName[];
   /** Default: SPOT with risk 1e-3. */
   threshold?: ThresholdSpec;
   /** Records learned before isAnomaly may be true. Default 256. */

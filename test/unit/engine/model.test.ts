@@ -68,6 +68,68 @@ describe('model', () => {
     });
   }
 
+  it('extra detectors: each scores as a model of its own would, with its own threshold, and survives a snapshot', () => {
+    const options = { attributes, seed: 4, warmupRecords: 100 };
+    const model = createModel({ ...options, extraDetectors: ['hst', 'gaussian', 'auto'] });
+    assert.deepEqual(model.detectors, ['auto', 'hst', 'gaussian']);
+    const alone = { auto: createModel(options), hst: createModel({ ...options, detector: 'hst' }) };
+    const gaussian = createModel({ ...options, detector: 'gaussian' });
+    data.slice(0, 1500).forEach((r) => {
+      // Scored by the default, an extra one, or not at all before learning: the models learn the same.
+      const i = data.indexOf(r);
+      if (i % 3 === 0) assert.deepEqual(model.scoreOne(r, 2), alone.auto.scoreOne(r, 2));
+      if (i % 3 === 1) assert.deepEqual(model.scoreOne(r, 2, 'hst'), alone.hst.scoreOne(r, 2));
+      if (i % 3 === 2) assert.deepEqual(model.scoreOne(r, 2, 'gaussian'), gaussian.scoreOne(r, 2));
+      model.learnOne(r);
+      alone.auto.learnOne(r);
+      alone.hst.learnOne(r);
+      gaussian.learnOne(r);
+    });
+    const r = data[1501];
+    assert.equal(model.scoreOne(r, 3, 'auto').detector, 'auto');
+    assert.deepEqual(model.scoreOne(r, 3, 'hst'), alone.hst.scoreOne(r, 3));
+    // Each threshold learned its own detector's scores.
+    assert.equal(model.scoreOne(r, 3, 'gaussian').threshold, gaussian.scoreOne(r).threshold);
+    assert.notEqual(model.scoreOne(r, 3, 'gaussian').threshold, model.scoreOne(r).threshold);
+    assert.throws(
+      () => model.scoreOne(r, 3, 'ecod'),
+      /does not learn a "ecod" detector \(it learns auto, hst, gaussian\)/,
+    );
+    const restored = modelFromJSON(JSON.parse(JSON.stringify(model.toJSON())));
+    assert.deepEqual(restored.detectors, model.detectors);
+    for (const name of ['auto', 'hst', 'gaussian'] as const) {
+      assert.deepEqual(restored.scoreOne(r, 3, name), model.scoreOne(r, 3, name));
+    }
+    assert.deepEqual(replay(restored, data.slice(1600, 1900)), replay(model, data.slice(1600, 1900)));
+    assert.deepEqual(restored.toJSON(), model.toJSON());
+    // hst among the detectors: the model cannot forget.
+    assert.match(model.forgetOne(data[0]).reason!, /hst detector cannot forget/);
+  });
+
+  it('extra detectors merge and forget as models of their own do', () => {
+    const extras = { attributes, extraDetectors: ['gaussian' as const, 'ecod' as const] };
+    const first = createModel(extras);
+    const second = createModel(extras);
+    const alone = (['gaussian', 'ecod'] as const).map((detector) => ({
+      detector,
+      first: createModel({ attributes, detector }),
+      second: createModel({ attributes, detector }),
+    }));
+    data.forEach((r, i) => {
+      (i < 1000 ? first : second).learnOne(r);
+      for (const a of alone) (i < 1000 ? a.first : a.second).learnOne(r);
+    });
+    first.merge(second);
+    for (const a of alone) a.first.merge(a.second);
+    const r = data[10];
+    for (const a of alone) assert.deepEqual(first.scoreOne(r, 2, a.detector), a.first.scoreOne(r, 2), a.detector);
+    for (const model of [first, ...alone.map((a) => a.first)]) {
+      model.learnOne(data[20]);
+      assert.equal(model.forgetOne(data[20]).learned, true);
+    }
+    for (const a of alone) assert.deepEqual(first.scoreOne(r, 2, a.detector), a.first.scoreOne(r, 2), a.detector);
+  });
+
   // The second stream meets "run" before "idle": merging reorders its category features first.
   it('merges into the statistics of one model that saw both streams', () => {
     const whole = createModel({ attributes });
@@ -188,12 +250,21 @@ describe('model', () => {
     const model = createModel({ attributes });
     replay(model, data.slice(0, 300));
     const snapshot = model.toJSON();
-    assert.equal(snapshot.version, 2);
+    assert.equal(snapshot.version, 3);
     assert.throws(
       () => modelFromJSON({ ...snapshot, version: 1 }),
-      /unsupported model snapshot version 1 \(this engine reads version 2\)/,
+      /unsupported model snapshot version 1 \(this engine reads versions 2 and 3\)/,
     );
-    assert.throws(() => modelFromJSON({ ...snapshot, version: 3 }), /unsupported model snapshot version 3/);
+    assert.throws(() => modelFromJSON({ ...snapshot, version: 4 }), /unsupported model snapshot version 4/);
+    // Version 2 had no extra detectors: its snapshots still load (saved in context before an upgrade).
+    const { extraDetectors: _none, ...version2 } = snapshot;
+    const old = modelFromJSON({ ...version2, version: 2, options: { ...snapshot.options, extraDetectors: undefined } });
+    assert.deepEqual(old.detectors, ['auto']);
+    assert.deepEqual(old.scoreOne(data[400]), model.scoreOne(data[400]));
+    assert.throws(
+      () => modelFromJSON({ ...snapshot, options: { ...snapshot.options, extraDetectors: ['hst'] } }),
+      /^Error: damaged model snapshot: extraDetectors do not match the options$/,
+    );
     assert.throws(() => modelFromJSON({ hello: 1 }), /not a model snapshot/);
     assert.throws(() => modelFromJSON('{"broken'), /not valid JSON/);
     assert.throws(() => modelFromJSON({ ...snapshot, detector: null }), /damaged model snapshot/);
@@ -209,6 +280,11 @@ describe('model', () => {
 
   it('refuses bad options', () => {
     assert.throws(() => createModel({ detector: 'magic' as DetectorName }), /unknown detector "magic"/);
+    assert.throws(() => createModel({ extraDetectors: ['magic' as DetectorName] }), /unknown detector "magic"/);
+    assert.throws(
+      () => createModel({ attributes, extraDetectors: ['hst'] }).merge(createModel({ attributes })),
+      /different detectors/,
+    );
     assert.throws(() => createModel({ threshold: { kind: 'quantile', q: 2 } }), /0 < q < 1/);
     assert.throws(() => createModel({ halfLife: -1 }), /halfLife/);
     assert.throws(
