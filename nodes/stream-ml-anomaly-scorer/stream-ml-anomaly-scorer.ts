@@ -5,6 +5,7 @@ import {
   createModel,
   createThreshold,
   type DataRecord,
+  type DetectorName,
   type ScoreResult,
   type Threshold,
   type ThresholdSpec,
@@ -12,7 +13,12 @@ import {
 import { thresholdFromJSON } from '../../src/engine/thresholds';
 import { StreamingEvaluator } from '../../src/engine/evaluation';
 import { registerModelAdmin } from '../../src/node-red/admin';
-import { parseAttributeTable, parseOptionalPositive, parseThreshold } from '../../src/node-red/model-config';
+import {
+  parseAttributeTable,
+  parseDetector,
+  parseOptionalPositive,
+  parseThreshold,
+} from '../../src/node-red/model-config';
 import {
   acquireModel,
   readContext,
@@ -29,6 +35,7 @@ interface ScorerDef extends NodeDef {
   model: string;
   store: string;
   field: string;
+  detector: string;
   thresholdKind: string;
   thresholdValue: string | number;
   output: string;
@@ -67,8 +74,11 @@ export = function register(RED: NodeAPI): void {
     let thresholdSpec: ThresholdSpec;
     let threshold: Threshold;
     let topContributions: number;
+    // Undefined: the model's default detector.
+    let detector: DetectorName | undefined;
     try {
       if (!modelName) throw new Error('no model name: set one in the dialog');
+      detector = config.detector ? parseDetector(config.detector) : undefined;
       thresholdSpec = parseThreshold(config.thresholdKind, config.thresholdValue);
       threshold = createThreshold(thresholdSpec);
       topContributions = parseOptionalPositive(config.topContributions, 'the number of contributions') ?? 3;
@@ -90,7 +100,7 @@ export = function register(RED: NodeAPI): void {
     // store, a restart continues from it.
     const thresholdKey = `stream-ml-threshold-${node.id}`;
     const saveThreshold = (): Promise<void> =>
-      writeContext(flowContext, thresholdKey, { model: modelName, spec: thresholdSpec, threshold }, store);
+      writeContext(flowContext, thresholdKey, { model: modelName, detector, spec: thresholdSpec, threshold }, store);
     const gate = new StartGate(
       Promise.all([
         entry
@@ -101,10 +111,10 @@ export = function register(RED: NodeAPI): void {
           .then(() => {
             // A scorer that learns creates the model when no learner has.
             if (config.learn && !entry.model) {
-              entry.replace(createModel({ attributes: parseAttributeTable(config.attributes) }));
+              entry.replace(createModel({ attributes: parseAttributeTable(config.attributes), detector }));
             }
           }),
-        restoreThreshold(flowContext, thresholdKey, store, modelName, thresholdSpec)
+        restoreThreshold(flowContext, thresholdKey, store, modelName, detector, thresholdSpec)
           .then(
             (saved) => {
               if (saved) threshold = saved;
@@ -158,7 +168,8 @@ export = function register(RED: NodeAPI): void {
           invalid: `no model "${modelName}" yet`,
         };
       }
-      const scored = model.scoreOne(record, topContributions);
+      // A detector the model does not learn throws, and the message fails with that error.
+      const scored = model.scoreOne(record, topContributions, detector);
       if (scored.invalid) {
         invalid++;
         if (onInvalid === 'error') node.error(`record does not match model "${modelName}": ${scored.invalid}`, msg);
@@ -283,16 +294,21 @@ const THRESHOLD_SAVE_MS = 10_000;
 /** A scorer's threshold in flow context: live in a memory store, its toJSON() in a persistent one. */
 interface SavedThreshold {
   model: string;
+  detector?: DetectorName;
   spec: ThresholdSpec;
   threshold: Threshold | ReturnType<Threshold['toJSON']>;
 }
 
-/** The threshold saved under key, if made for the same model with the same settings (else the new settings win). */
+/**
+ * The threshold saved under key, if made for the same model and detector with the same settings (else the new
+ * settings win).
+ */
 async function restoreThreshold(
   context: FlowContext,
   key: string,
   store: string | undefined,
   model: string,
+  detector: DetectorName | undefined,
   spec: ThresholdSpec,
 ): Promise<Threshold | undefined> {
   const saved = (await readContext(context, key, store)) as SavedThreshold | undefined;
@@ -300,6 +316,7 @@ async function restoreThreshold(
     !saved ||
     typeof saved !== 'object' ||
     saved.model !== model ||
+    saved.detector !== detector ||
     JSON.stringify(saved.spec) !== JSON.stringify(spec)
   )
     return undefined;

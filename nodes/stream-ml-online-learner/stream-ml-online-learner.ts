@@ -6,9 +6,11 @@ import { RateMeter } from '../../src/node-red/rate';
 import {
   parseAttributeTable,
   parseDetector,
+  parseExtraDetectors,
   parseInvalidPolicy,
   parseOptionalPositive,
   sameAttributes,
+  settingsNotInModel,
 } from '../../src/node-red/model-config';
 import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
 import { isBatch, messagePropertyReader, recordOf, recordsOf } from '../../src/node-red/records';
@@ -20,6 +22,7 @@ interface LearnerDef extends NodeDef {
   field: string;
   attributes: unknown;
   detector: string;
+  extraDetectors: unknown;
   halfLife: string | number;
   warmup: string | number;
   invalidValues: string;
@@ -52,9 +55,11 @@ export = function register(RED: NodeAPI): void {
     let saveEvery: number;
     try {
       if (!modelName) throw new Error('no model name: set one in the dialog');
+      const detector = parseDetector(config.detector);
       options = {
         attributes: parseAttributeTable(config.attributes),
-        detector: parseDetector(config.detector),
+        detector,
+        extraDetectors: parseExtraDetectors(config.extraDetectors, detector),
         halfLife: parseOptionalPositive(config.halfLife, 'the forgetting half-life'),
         warmupRecords: parseOptionalPositive(config.warmup, 'the warm-up'),
         invalidValues: parseInvalidPolicy(config.invalidValues),
@@ -90,6 +95,12 @@ export = function register(RED: NodeAPI): void {
             entry.replace(createModel(options));
             return entry.save();
           }
+          const notApplied = settingsNotInModel(existing, options);
+          if (notApplied.length > 0)
+            node.warn(
+              `model "${modelName}" is kept as it was learned: ${notApplied.join(', ')} of this node apply ` +
+                `after a reset (send the reset command)`,
+            );
           entry.replace(existing);
         })
         .catch((error: Error) => {

@@ -1,5 +1,14 @@
 // Turns the learner and scorer dialogs' settings into engine options, with the errors a user can act on.
-import type { AttributeSpec, AttributeType, DetectorName, InvalidValuePolicy, ThresholdSpec } from '../engine';
+import {
+  DEFAULT_WARMUP_RECORDS,
+  type AttributeSpec,
+  AttributeType,
+  type DetectorName,
+  type InvalidValuePolicy,
+  type Model,
+  type ModelOptions,
+  type ThresholdSpec,
+} from '../engine';
 
 const TYPES: AttributeType[] = ['C', 'B', 'T', 'S', 'X'];
 const DETECTORS: DetectorName[] = ['auto', 'gaussian', 'histogram', 'hst', 'ecod'];
@@ -52,6 +61,31 @@ export function parseDetector(value: unknown, fallback: DetectorName = 'auto'): 
     throw new Error(`detector "${String(value)}" is unknown; use one of ${DETECTORS.join(', ')}`);
   }
   return value as DetectorName;
+}
+
+/** The learner's "Also learn" list: known names, each once, without the default detector. */
+export function parseExtraDetectors(value: unknown, main: DetectorName): DetectorName[] {
+  if (value === undefined || value === null || value === '') return [];
+  const list = typeof value === 'string' ? value.split(',').map((v) => v.trim()) : value;
+  if (!Array.isArray(list)) throw new Error('the detectors to also learn must be a list of names');
+  const names = list.map((name) => parseDetector(name));
+  return [...new Set(names)].filter((name) => name !== main);
+}
+
+/**
+ * The settings of the dialog that an existing model does not have (a redeploy keeps the model, so they only take
+ * effect after a reset): their dialog labels, for a warning.
+ */
+export function settingsNotInModel(model: Model, options: ModelOptions): string[] {
+  const kept = model.toJSON().options;
+  const differ: string[] = [];
+  if (kept.detector !== (options.detector ?? 'auto')) differ.push('Detector');
+  const extras = (options.extraDetectors ?? []).slice().sort().join();
+  if (kept.extraDetectors.slice().sort().join() !== extras) differ.push('Also learn');
+  if ((kept.halfLife ?? undefined) !== options.halfLife) differ.push('Half-life');
+  if (kept.warmupRecords !== (options.warmupRecords ?? DEFAULT_WARMUP_RECORDS)) differ.push('Warm-up');
+  if (kept.invalidValues !== (options.invalidValues ?? 'skip')) differ.push('Invalid values');
+  return differ;
 }
 
 export function parseInvalidPolicy(value: unknown): InvalidValuePolicy {

@@ -143,6 +143,7 @@ export class ModelEntry {
       store: this.store ?? 'default',
       exists: model !== undefined,
       recordsLearned: model?.recordsLearned ?? 0,
+      detectors: model?.detectors ?? [],
       learnRate: this.learnRate,
       schema,
       statistics,
@@ -159,6 +160,8 @@ export interface ModelSummary {
   store: string;
   exists: boolean;
   recordsLearned: number;
+  /** The detectors the model learns, its default first. */
+  detectors: string[];
   learnRate: number;
   schema: unknown;
   statistics: unknown;

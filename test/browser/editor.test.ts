@@ -276,6 +276,10 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
       await row.locator('.stream-ml-attr-type').selectOption(field === 'outlier' ? 'X' : 'C');
       await row.locator('.stream-ml-attr-label').setChecked(field === 'outlier');
     }
+    // Also learn: every detector but the default one is offered.
+    const extra = (name: string) => page.locator(`#stream-ml-extra-detectors-row input[value="${name}"]`);
+    assert.equal(await extra('auto').isVisible(), false, 'the default detector is not offered again');
+    await extra('hst').setChecked(true);
     await screenshot(page, 'editor-learner-attributes');
     await page.locator('#node-dialog-ok').click();
     await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
@@ -284,6 +288,9 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     await openDialog(page, scorer!.id);
     await page.locator('#node-input-thresholdKind').selectOption('fixed');
     await page.locator('#node-input-thresholdValue').fill('0.8');
+    // The scorer says what the learners of its model learn, and picks one of those detectors.
+    assert.match(await page.locator('#node-input-detector-learned').innerText(), /learn: auto, hst/);
+    await page.locator('#node-input-detector').selectOption('hst');
     await screenshot(page, 'editor-scorer-threshold');
     await page.locator('#node-dialog-ok').click();
     await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
@@ -294,6 +301,8 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
         const find = (id: string) => RED.nodes.node(id) as Record<string, unknown>;
         return {
           attributes: find(l).attributes,
+          extraDetectors: find(l).extraDetectors,
+          detector: find(sc).detector,
           kind: find(sc).thresholdKind,
           value: find(sc).thresholdValue,
           // What the editor finds wrong with either node, if anything (it draws a warning triangle then).
@@ -308,6 +317,8 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
         .map((name) => ({ name, type: 'C', label: false })),
       { name: 'outlier', type: 'X', label: true },
     ]);
+    assert.deepEqual(saved.extraDetectors, ['hst']);
+    assert.equal(saved.detector, 'hst');
     assert.equal(saved.kind, 'fixed');
     assert.equal(saved.value, '0.8');
     assert.deepEqual(saved.invalid, [[], []], 'learner and scorer are fully configured');

@@ -275,6 +275,76 @@ describe('the model across deploys', () => {
   });
 });
 
+describe('detectors', () => {
+  test('a scorer picks one of the detectors the model learns, and scores as the engine does with it', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [
+      tab,
+      scorer('s1', { detector: 'hst' }, [['l1']]),
+      learner('l1', { extraDetectors: ['hst', 'auto'] }, [['out'], []]),
+      sink('out'),
+    ]);
+    const got: { score: number; detector: string }[] = [];
+    for (const record of records.slice(0, 600)) {
+      got.push((await send('s1', { payload: { ...record } }, 'out')).anomaly as { score: number; detector: string });
+    }
+    assert.deepEqual(flowModel('l1').detectors, ['auto', 'hst']);
+    const model = createModel({ attributes: engineAttributes, extraDetectors: ['hst'] });
+    const expected = records.slice(0, 600).map((record) => {
+      const score = model.scoreOne(record, 3, 'hst').score;
+      model.learnOne(record);
+      return score;
+    });
+    assert.deepEqual(
+      got.map((a) => a.score),
+      expected,
+    );
+    assert.ok(got.every((a) => a.detector === 'hst'));
+  });
+
+  test('a detector the model does not learn fails each message with an error naming those it does', async () => {
+    await helper.load(NODES, [
+      tab,
+      learner('l1'),
+      scorer('s1', { detector: 'ecod' }, [['out']]),
+      sink('out'),
+      { id: 'c1', type: 'catch', z: 'flow1', scope: null, uncaught: false, wires: [['caught']] },
+      sink('caught'),
+    ]);
+    await until(() => flowModel('l1') !== undefined);
+    const caught = nextMessages('caught');
+    (helper.getNode('s1') as Node).receive({ payload: { ...readShuttle().records[0] } } as NodeMessage);
+    const error = (await caught)[0].error as { message: string };
+    assert.match(error.message, /does not learn a "ecod" detector \(it learns auto\)/);
+  });
+
+  test('a redeploy with other detectors keeps the model, warns, and a reset applies them', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [tab, learner('l1', {}, [['out'], []]), sink('out')]);
+    for (const record of records.slice(0, 50)) await send('l1', { payload: record }, 'out');
+    const kept = flowModel('l1');
+    const changed = [tab, learner('l1', { detector: 'gaussian', extraDetectors: ['hst'] }, [['out'], []]), sink('out')];
+    await helper.setFlows(changed, 'full');
+    await send('l1', { payload: records[50] }, 'out');
+    assert.equal(flowModel('l1'), kept);
+    assert.equal(kept.recordsLearned, 51);
+    const warnings = helper
+      .log()
+      .args.map((a: { level: number; msg: unknown }[]) => a[0])
+      .filter((e: { level: number }) => e.level === 30)
+      .map((e: { msg: unknown }) => String(e.msg));
+    assert.ok(
+      warnings.some((w: string) =>
+        /model "shuttle" is kept as it was learned: Detector, Also learn of this node/.test(w),
+      ),
+      warnings.join('\n'),
+    );
+    (helper.getNode('l1') as Node).receive({ topic: 'reset' } as NodeMessage);
+    await until(() => flowModel('l1') !== kept);
+    assert.deepEqual(flowModel('l1').detectors, ['gaussian', 'hst']);
+  });
+});
+
 describe('the scorer’s threshold', () => {
   test('a redeploy keeps what the threshold learned; changing its settings starts it afresh', async () => {
     const { records } = readShuttle();
