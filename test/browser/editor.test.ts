@@ -290,7 +290,11 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     await page.locator('#node-input-thresholdValue').fill('0.8');
     // The scorer says what the learners of its model learn, and picks one of those detectors.
     assert.match(await page.locator('#node-input-detector-learned').innerText(), /learn: auto, hst/);
+    // A detector no learner of the model learns is flagged, one they learn is not.
+    await page.locator('#node-input-detector').selectOption('ecod');
+    await page.locator('#node-input-detector.input-error').waitFor();
     await page.locator('#node-input-detector').selectOption('hst');
+    await page.locator('#node-input-detector:not(.input-error)').waitFor();
     await screenshot(page, 'editor-scorer-threshold');
     await page.locator('#node-dialog-ok').click();
     await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
