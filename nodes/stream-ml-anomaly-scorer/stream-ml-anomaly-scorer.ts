@@ -6,6 +6,7 @@ import {
   createThreshold,
   type DataRecord,
   type DetectorName,
+  type Model,
   type ScoreResult,
   type Threshold,
   type ThresholdSpec,
@@ -150,9 +151,16 @@ export = function register(RED: NodeAPI): void {
     let lastPointAt = 0;
     const statusTimer = setInterval(() => {
       rate.tick();
-      if (evaluator) entry.evaluation = fullEvaluation(evaluator);
+      if (evaluator && entry.model && evaluator.records > 0) {
+        const scoredBy = detector ?? entry.model.detectors[0];
+        entry.setEvaluation(node.id, { detector: scoredBy, ...fullEvaluation(evaluator) });
+      }
       showStatus();
     }, 1000);
+    // The sidebar's chart shows the model's default detector against its threshold; scorers using another one
+    // would mix in scores on another scale. Worked out once per model instance, not per record.
+    let chartedModel: Model | undefined;
+    let chartsScores = false;
 
     function scoreRecord(record: DataRecord, msg: NodeMessage): AnomalyOutput {
       const model = entry.model;
@@ -209,9 +217,13 @@ export = function register(RED: NodeAPI): void {
         evaluator.add(result.score, label, result.isAnomaly);
         result.evaluation = liveEvaluation(evaluator);
       }
+      if (model !== chartedModel) {
+        chartedModel = model;
+        chartsScores = detector === undefined || detector === model.detectors[0];
+      }
       // The sidebar chart keeps every flagged or labelled-anomalous record and samples the rest.
       const now = Date.now();
-      if (result.isAnomaly || label === 1 || now - lastPointAt >= 20) {
+      if (chartsScores && (result.isAnomaly || label === 1 || now - lastPointAt >= 20)) {
         lastPointAt = now;
         entry.addScore({ time: now, score: result.score, threshold: result.threshold, label });
       }
@@ -278,6 +290,7 @@ export = function register(RED: NodeAPI): void {
         saved
           .catch((error: Error) => node.warn(`saving model "${modelName}" or the threshold failed: ${error.message}`))
           .finally(() => {
+            entry.setEvaluation(node.id, undefined);
             releaseModel(entry);
             done();
           });

@@ -51,7 +51,8 @@ export class ModelEntry {
   learners = 0;
   /** Records learned per second, smoothed; updated by the learner. */
   learnRate = 0;
-  evaluation: EvaluationSummary | undefined;
+  /** Live evaluation by each scorer with a label field (by node id): scorers may use different detectors. */
+  private readonly evaluations = new Map<string, DetectorEvaluation>();
   // Ring buffer: the scorer adds a point per record, so no shifting.
   private readonly scoreRing: ScorePoint[] = [];
   private scoreNext = 0;
@@ -101,7 +102,14 @@ export class ModelEntry {
     this.model = model;
     this.scoreRing.length = 0;
     this.scoreNext = 0;
-    this.evaluation = undefined;
+    this.evaluations.clear();
+    this.changed = true;
+  }
+
+  /** A scorer's evaluation so far; undefined removes it (the scorer closed). */
+  setEvaluation(scorerId: string, evaluation: DetectorEvaluation | undefined): void {
+    if (evaluation) this.evaluations.set(scorerId, evaluation);
+    else this.evaluations.delete(scorerId);
     this.changed = true;
   }
 
@@ -148,8 +156,15 @@ export class ModelEntry {
       schema,
       statistics,
       recentScores: this.recentScores(),
-      evaluation: this.evaluation,
+      ...this.evaluationSummary(model?.detectors[0]),
     };
+  }
+
+  /** Every scorer's evaluation, by detector, and the default detector's (else the first) as the evaluation. */
+  private evaluationSummary(defaultDetector: string | undefined): Pick<ModelSummary, 'evaluation' | 'evaluations'> {
+    const evaluations = [...this.evaluations.values()].sort((a, b) => a.detector.localeCompare(b.detector));
+    const main = evaluations.find((e) => e.detector === defaultDetector) ?? evaluations[0];
+    return { evaluation: main, evaluations };
   }
 }
 
@@ -166,7 +181,15 @@ export interface ModelSummary {
   schema: unknown;
   statistics: unknown;
   recentScores: ScorePoint[];
-  evaluation: EvaluationSummary | undefined;
+  /** The evaluation of the default detector's scorer, else of the first scorer with a label field. */
+  evaluation: DetectorEvaluation | undefined;
+  /** One per scorer with a label field, by detector name. */
+  evaluations: DetectorEvaluation[];
+}
+
+/** A scorer's running evaluation, with the detector it scores with. */
+export interface DetectorEvaluation extends EvaluationSummary {
+  detector: string;
 }
 
 export function isLiveModel(value: unknown): value is Model {

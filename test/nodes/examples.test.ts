@@ -1,6 +1,7 @@
 // The example flows run as shipped (Dashboard widgets left out) in the real `node-red` command: the Shuttle
 // replay without a broker scores and learns every record, the Kafka one does the same through the test broker
-// and writes a prediction per record, and a snapshot saved to a file restores into another learner.
+// and writes a prediction per record, a snapshot saved to a file restores into another learner, and three scorers
+// compare the detectors of one model.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -54,9 +55,14 @@ async function inject(url: string, id: string): Promise<void> {
   assert.equal(res.status, 200, `inject ${id}`);
 }
 
-async function models(
-  url: string,
-): Promise<{ name: string; recordsLearned: number; evaluation?: { rocAuc: number } }[]> {
+async function models(url: string): Promise<
+  {
+    name: string;
+    recordsLearned: number;
+    evaluation?: { rocAuc: number };
+    evaluations?: { detector: string; rocAuc: number }[];
+  }[]
+> {
   return (await fetch(`${url}/stream-ml/models`)).json() as never;
 }
 
@@ -92,6 +98,24 @@ test('Shuttle without a broker: the replay is scored, learned and evaluated', as
   });
   assert.equal(shuttle.recordsLearned, RECORDS);
   assert.ok(evaluated.evaluation!.rocAuc > 0.8, `ROC-AUC ${evaluated.evaluation!.rocAuc}`);
+});
+
+test('Compare detectors: three scorers of one model each report the ROC-AUC of their detector', async () => {
+  const flow = example('Compare detectors on Shuttle.json');
+  const { url } = await run(flow);
+  await inject(url, flow.find((n) => n.type === 'inject')!.id);
+  await until('every record learned', async () =>
+    (await models(url)).find((m) => m.name === 'shuttle' && m.recordsLearned === RECORDS),
+  );
+  const compared = await until('an evaluation per detector', async () => {
+    const m = (await models(url)).find((x) => x.name === 'shuttle');
+    return m?.evaluations?.length === 3 ? m : undefined;
+  });
+  assert.deepEqual(
+    compared.evaluations!.map((e) => e.detector),
+    ['auto', 'gaussian', 'hst'],
+  );
+  for (const e of compared.evaluations!) assert.ok(e.rocAuc > 0.8, `${e.detector}: ROC-AUC ${e.rocAuc}`);
 });
 
 test('Model snapshot and restore: the saved model loads into another learner', async () => {

@@ -7,6 +7,7 @@ import helper from 'node-red-node-test-helper';
 import type { Node, NodeMessage } from 'node-red';
 import { createModel, type Model, type AttributeSpec } from '../../src/engine';
 import { rocAuc } from '../../src/engine/evaluation';
+import { listModels } from '../../src/node-red/model-registry';
 import { nodeRedPath, projectRoot } from '../support/env';
 import { readShuttle, SHUTTLE_ATTRIBUTES } from '../support/shuttle';
 
@@ -300,6 +301,35 @@ describe('detectors', () => {
       expected,
     );
     assert.ok(got.every((a) => a.detector === 'hst'));
+  });
+
+  test('scorers with a label field on one model each report their evaluation, by detector', async () => {
+    const { records } = readShuttle();
+    await helper.load(NODES, [
+      tab,
+      scorer('s-auto', { labelField: 'outlier' }, [['s-hst']]),
+      scorer('s-hst', { labelField: 'outlier', detector: 'hst' }, [['l1']]),
+      learner('l1', { extraDetectors: ['hst'] }, [['out'], []]),
+      sink('out'),
+    ]);
+    for (const record of records.slice(0, 2000)) await send('s-auto', { payload: { ...record } }, 'out');
+    const summary = () =>
+      listModels()
+        .find((m) => m.name === 'shuttle')!
+        .summary();
+    // The scorers publish what they measured once a second.
+    await until(() => summary().evaluations.length === 2);
+    const { evaluation, evaluations } = summary();
+    assert.deepEqual(
+      evaluations.map((e) => e.detector),
+      ['auto', 'hst'],
+    );
+    for (const e of evaluations) assert.ok(e.rocAuc > 0.8, `${e.detector}: ROC-AUC ${e.rocAuc}`);
+    assert.equal(evaluation?.detector, 'auto', 'the default detector’s evaluation leads');
+    // Scorers taken out of the flow take their evaluations with them; the model stays.
+    await helper.setFlows([tab, learner('l1', { extraDetectors: ['hst'] }, [['out'], []]), sink('out')], 'full');
+    assert.deepEqual(summary().evaluations, []);
+    assert.equal(summary().recordsLearned, 2000);
   });
 
   test('a detector the model does not learn fails each message with an error naming those it does', async () => {
