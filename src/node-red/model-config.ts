@@ -2,7 +2,7 @@
 import {
   DEFAULT_WARMUP_RECORDS,
   type AttributeSpec,
-  AttributeType,
+  type AttributeType,
   type DetectorName,
   type InvalidValuePolicy,
   type Model,
