@@ -60,7 +60,7 @@ interface ExtraDetector {
   threshold: Threshold;
 }
 
-interface ResolvedOptions {
+export interface ResolvedOptions {
   detector: DetectorName;
   extraDetectors: DetectorName[];
   threshold: ThresholdSpec;
@@ -78,6 +78,8 @@ export interface Model {
   readonly recordsLearned: number;
   /** The detectors the model learns: its default one first, then the extra ones. */
   readonly detectors: DetectorName[];
+  /** The options it was made with, defaults filled in (a copy). */
+  readonly resolvedOptions: ResolvedOptions;
   /**
    * Scores a record with the model as it stands; does not learn it. topContributions limits the contributions
    * listed to the largest ones (their shares stay shares of the whole score). detector picks one of the model's
@@ -206,6 +208,10 @@ class StreamModel implements Model {
 
   get detectors(): DetectorName[] {
     return [this.options.detector, ...this.options.extraDetectors];
+  }
+
+  get resolvedOptions(): ResolvedOptions {
+    return { ...this.options, extraDetectors: this.options.extraDetectors.slice() };
   }
 
   /** Names of the numeric features the detector sees (C and B attributes, one per value of T attributes). */
@@ -385,7 +391,7 @@ class StreamModel implements Model {
     return {
       format: SNAPSHOT_FORMAT,
       version: SNAPSHOT_VERSION,
-      options: { ...this.options, extraDetectors: this.options.extraDetectors.slice() },
+      options: this.resolvedOptions,
       schema: this.encoder ? this.schema : null,
       categories: this.encoder ? this.encoder.categoryValues() : {},
       invalidCounts: this.counts.slice(),

@@ -77,7 +77,7 @@ export function parseExtraDetectors(value: unknown, main: DetectorName): Detecto
  * effect after a reset): their dialog labels, for a warning.
  */
 export function settingsNotInModel(model: Model, options: ModelOptions): string[] {
-  const kept = model.toJSON().options;
+  const kept = model.resolvedOptions;
   const differ: string[] = [];
   if (kept.detector !== (options.detector ?? 'auto')) differ.push('Detector');
   const extras = (options.extraDetectors ?? []).slice().sort().join();
