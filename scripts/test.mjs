@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKafka, stopKafka } from './kafka.mjs';
 import { RegistrySetupError, startRegistry, stopRegistry } from './registry.mjs';
+import { shuttleCsvPath } from './shuttle-data.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const NODE_RED_5 = '5.0.7';
@@ -75,8 +76,21 @@ async function main() {
   if (build.status !== 0) return 1;
 
   const all = listTests(path.join(root, 'dist', 'test'));
-  let startedKafka = false;
   const env = {};
+  // The Shuttle data, found or downloaded once here as the demo does, so that every test file reads one copy.
+  if (all.length > 0) {
+    try {
+      env.SHUTTLE_DATA_DIR = path.dirname(await shuttleCsvPath({ log: (line) => console.log(`[test] ${line}`) }));
+    } catch (error) {
+      if (process.env.CI === 'true') {
+        console.error(`[test] ${error.message}: CI does not run without the Shuttle data`);
+        return 1;
+      }
+      env.STREAM_ML_SHUTTLE_MISSING = error.message;
+      console.error(`[test] ${error.message}: the tests that need it are skipped, saying so`);
+    }
+  }
+  let startedKafka = false;
   // Kafka tests are spread over several folders (nodes, examples, browser): any run gets a broker.
   if (!process.env.KAFKA_BROKERS && all.length > 0) {
     const state = await startKafka();

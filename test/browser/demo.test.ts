@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { browserUnavailable, launchBrowser, screenshot, type Browser } from '../support/browser';
-import { projectRoot, shuttleDir } from '../support/env';
+import { projectRoot, shuttleDir, shuttleMissing } from '../support/env';
 import { importScript } from '../support/esm';
 
 const EXAMPLE = 'Shuttle anomaly detection with Kafka';
@@ -130,7 +130,7 @@ async function topicEnd(brokers: string, topic: string): Promise<number> {
   }
 }
 
-describe('npm run demo', { skip: browserUnavailable() }, () => {
+describe('npm run demo', { skip: browserUnavailable() || shuttleMissing() }, () => {
   // Long enough (about 40 s at 300 records/s) that the chart is still filling when the browser looks.
   const limit = 12000;
   const limitText = limit.toLocaleString('en-US');
@@ -256,7 +256,7 @@ describe('npm run demo', { skip: browserUnavailable() }, () => {
   });
 });
 
-describe('npm run demo -- --once', () => {
+describe('npm run demo -- --once', { skip: shuttleMissing() }, () => {
   let demo: Demo;
   let userDir: string;
 
@@ -292,7 +292,7 @@ describe('npm run demo -- --once', () => {
 
 // With no KAFKA_BROKERS and no Java, the demo says so and runs the example without a broker, or, while that
 // example is not written yet, says that and stops.
-describe('npm run demo without a broker', () => {
+describe('npm run demo without a broker', { skip: shuttleMissing() }, () => {
   test('explains itself and falls back to the example without a broker', async () => {
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-demo-nobroker-'));
     try {
@@ -328,7 +328,7 @@ describe('npm run demo without a broker', () => {
 // The example without a broker, end to end in the browser: the demo presses the flow's replay button, the
 // dashboard's chart fills and shows the running ROC-AUC, and the editor's sidebar tab shows the model's live
 // statistics. Screenshots: demo-local-dashboard.png, demo-local-sidebar.png, demo-local-editor.png.
-describe('npm run demo -- --no-broker, in the browser', { skip: browserUnavailable() }, () => {
+describe('npm run demo -- --no-broker, in the browser', { skip: browserUnavailable() || shuttleMissing() }, () => {
   const local = 'Shuttle anomaly detection without a broker';
   let demo: Demo;
   let userDir: string;

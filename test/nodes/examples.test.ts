@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaBrokers, projectRoot } from '../support/env';
 import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../support/node-red-process';
-import { readShuttle } from '../support/shuttle';
+import { readShuttle, shuttleMissing } from '../support/shuttle';
 
 type FlowNode = { id: string; type: string; name?: string; wires?: string[][]; [key: string]: unknown };
 
@@ -84,7 +84,7 @@ after(async () => {
   for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('Shuttle without a broker: the replay is scored, learned and evaluated', async () => {
+test('Shuttle without a broker: the replay is scored, learned and evaluated', { skip: shuttleMissing() }, async () => {
   const flow = example('Shuttle anomaly detection without a broker.json');
   const { url } = await run(flow);
   await inject(url, flow.find((n) => n.type === 'inject')!.id);
@@ -100,25 +100,29 @@ test('Shuttle without a broker: the replay is scored, learned and evaluated', as
   assert.ok(evaluated.evaluation!.rocAuc > 0.8, `ROC-AUC ${evaluated.evaluation!.rocAuc}`);
 });
 
-test('Compare detectors: three scorers of one model each report the ROC-AUC of their detector', async () => {
-  const flow = example('Compare detectors on Shuttle.json');
-  const { url } = await run(flow);
-  await inject(url, flow.find((n) => n.type === 'inject')!.id);
-  await until('every record learned', async () =>
-    (await models(url)).find((m) => m.name === 'shuttle' && m.recordsLearned === RECORDS),
-  );
-  const compared = await until('an evaluation per detector', async () => {
-    const m = (await models(url)).find((x) => x.name === 'shuttle');
-    return m?.evaluations?.length === 3 ? m : undefined;
-  });
-  assert.deepEqual(
-    compared.evaluations!.map((e) => e.detector),
-    ['auto', 'gaussian', 'hst'],
-  );
-  for (const e of compared.evaluations!) assert.ok(e.rocAuc > 0.8, `${e.detector}: ROC-AUC ${e.rocAuc}`);
-});
+test(
+  'Compare detectors: three scorers of one model each report the ROC-AUC of their detector',
+  { skip: shuttleMissing() },
+  async () => {
+    const flow = example('Compare detectors on Shuttle.json');
+    const { url } = await run(flow);
+    await inject(url, flow.find((n) => n.type === 'inject')!.id);
+    await until('every record learned', async () =>
+      (await models(url)).find((m) => m.name === 'shuttle' && m.recordsLearned === RECORDS),
+    );
+    const compared = await until('an evaluation per detector', async () => {
+      const m = (await models(url)).find((x) => x.name === 'shuttle');
+      return m?.evaluations?.length === 3 ? m : undefined;
+    });
+    assert.deepEqual(
+      compared.evaluations!.map((e) => e.detector),
+      ['auto', 'gaussian', 'hst'],
+    );
+    for (const e of compared.evaluations!) assert.ok(e.rocAuc > 0.8, `${e.detector}: ROC-AUC ${e.rocAuc}`);
+  },
+);
 
-test('Model snapshot and restore: the saved model loads into another learner', async () => {
+test('Model snapshot and restore: the saved model loads into another learner', { skip: shuttleMissing() }, async () => {
   const flow = example('Model snapshot and restore.json');
   const { url, userDir } = await run(flow);
   const byName = (name: string) => flow.find((n) => n.type === 'inject' && n.name === name)!.id;
@@ -137,46 +141,50 @@ test('Model snapshot and restore: the saved model loads into another learner', a
   assert.equal(restored.recordsLearned, RECORDS);
 });
 
-test('Shuttle with Kafka: replayed records come back as predictions with a score and the true label', async () => {
-  // Topics and groups of their own, so other tests on the same broker do not mix with this one.
-  const suffix = randomUUID().slice(0, 8);
-  const topicOf = (t: string) => `${t}-${suffix}`;
-  const flow = example('Shuttle anomaly detection with Kafka.json').map((n) => {
-    if (n.type === 'stream-ml-kafka-broker') return { ...n, brokers: kafkaBrokers().join(',') };
-    if (n.type === 'stream-ml-kafka-consumer')
-      return { ...n, topics: topicOf(String(n.topics)), groupId: `${n.groupId}-${suffix}` };
-    if (n.type === 'stream-ml-kafka-producer') return { ...n, topic: topicOf(String(n.topic)) };
-    return n;
-  });
-  const kafka = new Kafka({ clientId: 'example-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({
-    topics: [{ topic: topicOf('shuttle-sensor') }, { topic: topicOf('shuttle-sensor-preds') }],
-    waitForLeaders: true,
-  });
-  await admin.disconnect();
+test(
+  'Shuttle with Kafka: replayed records come back as predictions with a score and the true label',
+  { skip: shuttleMissing() },
+  async () => {
+    // Topics and groups of their own, so other tests on the same broker do not mix with this one.
+    const suffix = randomUUID().slice(0, 8);
+    const topicOf = (t: string) => `${t}-${suffix}`;
+    const flow = example('Shuttle anomaly detection with Kafka.json').map((n) => {
+      if (n.type === 'stream-ml-kafka-broker') return { ...n, brokers: kafkaBrokers().join(',') };
+      if (n.type === 'stream-ml-kafka-consumer')
+        return { ...n, topics: topicOf(String(n.topics)), groupId: `${n.groupId}-${suffix}` };
+      if (n.type === 'stream-ml-kafka-producer') return { ...n, topic: topicOf(String(n.topic)) };
+      return n;
+    });
+    const kafka = new Kafka({ clientId: 'example-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic: topicOf('shuttle-sensor') }, { topic: topicOf('shuttle-sensor-preds') }],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
 
-  const { url } = await run(flow);
-  await inject(url, flow.find((n) => n.type === 'inject')!.id);
-  await until('every record learned', async () =>
-    (await models(url)).find((m) => m.name === 'shuttle' && m.recordsLearned === RECORDS),
-  );
+    const { url } = await run(flow);
+    await inject(url, flow.find((n) => n.type === 'inject')!.id);
+    await until('every record learned', async () =>
+      (await models(url)).find((m) => m.name === 'shuttle' && m.recordsLearned === RECORDS),
+    );
 
-  const consumer = kafka.consumer({ groupId: `example-test-${suffix}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic: topicOf('shuttle-sensor-preds'), fromBeginning: true });
-  const predictions: { outlier: number; anomaly: { score: number } }[] = [];
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      predictions.push(JSON.parse(String(message.value)));
-    },
-  });
-  await until('a prediction per record', async () => (predictions.length >= RECORDS ? true : undefined));
-  await consumer.disconnect();
-  assert.equal(predictions.length, RECORDS);
-  for (const p of predictions) {
-    assert.ok(p.outlier === 0 || p.outlier === 1);
-    assert.ok(p.anomaly.score >= 0 && p.anomaly.score <= 1);
-  }
-});
+    const consumer = kafka.consumer({ groupId: `example-test-${suffix}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topicOf('shuttle-sensor-preds'), fromBeginning: true });
+    const predictions: { outlier: number; anomaly: { score: number } }[] = [];
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        predictions.push(JSON.parse(String(message.value)));
+      },
+    });
+    await until('a prediction per record', async () => (predictions.length >= RECORDS ? true : undefined));
+    await consumer.disconnect();
+    assert.equal(predictions.length, RECORDS);
+    for (const p of predictions) {
+      assert.ok(p.outlier === 0 || p.outlier === 1);
+      assert.ok(p.anomaly.score >= 0 && p.anomaly.score <= 1);
+    }
+  },
+);

@@ -9,7 +9,7 @@ import { createModel, type Model, type AttributeSpec } from '../../src/engine';
 import { rocAuc } from '../../src/engine/evaluation';
 import { listModels } from '../../src/node-red/model-registry';
 import { nodeRedPath, projectRoot } from '../support/env';
-import { readShuttle, SHUTTLE_ATTRIBUTES } from '../support/shuttle';
+import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
 
 helper.init(nodeRedPath());
 
@@ -75,7 +75,7 @@ before(() => new Promise<void>((resolve) => helper.startServer(() => resolve()))
 after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
 afterEach(() => helper.unload());
 
-describe('score, then learn, through the nodes', () => {
+describe('score, then learn, through the nodes', { skip: shuttleMissing() }, () => {
   test('the Shuttle stream through scorer then learner gives the engine’s own scores and ROC-AUC', async () => {
     const { records } = readShuttle();
     await helper.load(NODES, [
@@ -167,7 +167,7 @@ describe('score, then learn, through the nodes', () => {
   });
 });
 
-describe('learner commands', () => {
+describe('learner commands', { skip: shuttleMissing() }, () => {
   const cmd = (topic: string, payload?: unknown) => ({ topic, payload });
 
   test('snapshot, statistics, reset, forget, pause and resume', async () => {
@@ -256,7 +256,7 @@ describe('learner commands', () => {
   });
 });
 
-describe('the model across deploys', () => {
+describe('the model across deploys', { skip: shuttleMissing() }, () => {
   test('a redeploy keeps the model; changing the attribute table starts a new one', async () => {
     const { records } = readShuttle();
     const flow = [tab, learner('l1', {}, [['out'], []]), sink('out')];
@@ -276,7 +276,7 @@ describe('the model across deploys', () => {
   });
 });
 
-describe('detectors', () => {
+describe('detectors', { skip: shuttleMissing() }, () => {
   test('a scorer picks one of the detectors the model learns, and scores as the engine does with it', async () => {
     const { records } = readShuttle();
     await helper.load(NODES, [
@@ -375,7 +375,7 @@ describe('detectors', () => {
   });
 });
 
-describe('the scorer’s threshold', () => {
+describe('the scorer’s threshold', { skip: shuttleMissing() }, () => {
   test('a redeploy keeps what the threshold learned; changing its settings starts it afresh', async () => {
     const { records } = readShuttle();
     const settings = { learn: true, attributes: SHUTTLE_ATTRIBUTES, thresholdKind: 'quantile', thresholdValue: 0.95 };
@@ -401,7 +401,7 @@ describe('the scorer’s threshold', () => {
   });
 });
 
-describe('bad records', () => {
+describe('bad records', { skip: shuttleMissing() }, () => {
   const catcher: FlowNode[] = [
     { id: 'c1', type: 'catch', z: 'flow1', scope: null, uncaught: false, wires: [['caught']] },
     sink('caught'),

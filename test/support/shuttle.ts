@@ -1,7 +1,8 @@
-// The Shuttle outlier data as records, read from ../shared (never copied into the project).
+// The Shuttle outlier data as records, from where `npm test` found or downloaded it (never copied into the project).
 import fs from 'node:fs';
 import path from 'node:path';
 import { shuttleDir } from './env';
+export { shuttleMissing } from './env';
 
 export interface ShuttleData {
   header: string[];

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { projectRoot, shuttleDir } from '../support/env';
+import { projectRoot, shuttleDir, shuttleMissing } from '../support/env';
 
 const cli = path.join(projectRoot, 'dist', 'src', 'cli', 'stream-ml.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-cli-'));
@@ -164,7 +164,7 @@ describe('stream-ml evaluate (built CLI, child process)', () => {
     assert.equal(version.stdout.trim(), pkg.version);
   });
 
-  it('ranks the Shuttle anomalies well with the default detector', () => {
+  it('ranks the Shuttle anomalies well with the default detector', { skip: shuttleMissing() }, () => {
     const csv = path.join(shuttleDir(), 'shuttle.csv');
     const r = run('evaluate', csv, '--types', 'C,C,C,C,C,C,C,C,C,X', '--label', 'outlier');
     assert.equal(r.status, 0, r.stderr);

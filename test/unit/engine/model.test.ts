@@ -10,7 +10,7 @@ import {
   type DetectorName,
   type Model,
 } from '../../../src/engine';
-import { shuttleDir } from '../../support/env';
+import { shuttleDir, shuttleMissing } from '../../support/env';
 import { aucAndAp, close, normalSource } from './helpers';
 
 const attributes: AttributeSpec[] = [
@@ -294,7 +294,7 @@ describe('model', () => {
   });
 });
 
-describe('model on Shuttle (prequential: score, then learn)', () => {
+describe('model on Shuttle (prequential: score, then learn)', { skip: shuttleMissing() }, () => {
   const dir = shuttleDir();
   const lines = fs.readFileSync(path.join(dir, 'shuttle.csv'), 'utf8').trim().split('\n');
   const header = lines[0].split(',');
