@@ -1,7 +1,8 @@
 // Installed as a user installs it: `npm pack` the built package, `npm install <tarball>` into a fresh Node-RED
 // user folder with the palette manager's flags, start the real `node-red` command on that folder, and find every
 // node type registered from this module, its examples in the library the editor's Import > Examples reads, and
-// both in the editor itself. Screenshots: test-results/screenshots/install-*.png.
+// both in the editor itself; then the example without a broker runs as imported, its Shuttle data node downloading
+// the data from a stand-in for the UCI archive (first down, then up). Screenshots: test-results/screenshots/install-*.png.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { browserUnavailable, launchBrowser, screenshot } from '../support/browser';
-import { projectRoot } from '../support/env';
+import { projectRoot, shuttleMissing } from '../support/env';
+import { serveUciArchive } from '../support/uci-archive';
 
 const pkg = require(path.join(projectRoot, 'package.json')) as {
   name: string;
@@ -58,6 +60,9 @@ describe('installed from the npm pack tarball into a fresh Node-RED user folder'
   let nodeRed: ChildProcess | undefined;
   let log = '';
   let base: string;
+  // The stand-in UCI archive's address, known to the node-red process from its start; nothing listens there
+  // until the test starts the stand-in, so the first replay meets an archive that is down.
+  let archivePort: number;
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-install-'));
@@ -95,10 +100,18 @@ describe('installed from the npm pack tarball into a fresh Node-RED user folder'
 
     const port = await freePort();
     base = `http://127.0.0.1:${port}/`;
+    archivePort = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      // Otherwise the editor opens with the update-notification prompt over everything.
+      NODE_RED_DISABLE_TELEMETRY: '1',
+      STREAM_ML_UCI_URL: `http://127.0.0.1:${archivePort}`,
+    };
+    // A palette user has no SHUTTLE_CSV.
+    delete env.SHUTTLE_CSV;
     const redJs = path.join(path.dirname(require.resolve('node-red/package.json')), 'red.js');
     nodeRed = spawn(process.execPath, [redJs, '-u', userDir, '-p', String(port)], {
-      // Otherwise the editor opens with the update-notification prompt over everything.
-      env: { ...process.env, NODE_RED_DISABLE_TELEMETRY: '1' },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     nodeRed.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
@@ -207,4 +220,90 @@ describe('installed from the npm pack tarball into a fresh Node-RED user folder'
       await browser.close();
     }
   });
+  test(
+    'the example without a broker runs as imported: its Shuttle data node downloads the data once, or says why not',
+    { skip: shuttleMissing() },
+    async () => {
+      const name = 'Shuttle anomaly detection without a broker';
+      const example = JSON.parse(fs.readFileSync(path.join(projectRoot, 'examples', `${name}.json`), 'utf8')) as {
+        id: string;
+        type: string;
+        wires?: string[][];
+        [key: string]: unknown;
+      }[];
+      // Dashboard 2.0 is not installed in this user folder: its widgets are left out, as a user without it would.
+      const ui = new Set(example.filter((n) => n.type.startsWith('ui-')).map((n) => n.id));
+      const flow = example
+        .filter((n) => !ui.has(n.id))
+        .map((n) => ({ ...n, wires: n.wires?.map((port) => port.filter((id) => !ui.has(id))) }));
+      const deployed = await fetch(new URL('flows', base), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+        body: JSON.stringify(flow),
+      });
+      assert.equal(deployed.status, 204, await deployed.text());
+      const replay = flow.find((n) => n.type === 'inject')!.id;
+      const dataNode = flow.find((n) => n.type === 'stream-ml-sample-data')!;
+      const press = async () =>
+        assert.equal((await fetch(new URL(`inject/${replay}`, base), { method: 'POST' })).status, 200);
+      const until = async <T>(what: string, probe: () => Promise<T | undefined> | T | undefined) => {
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const value = await probe();
+          if (value !== undefined) return value;
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${log}`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      };
+      const dataDir = path.join(userDir, 'stream-ml-data', 'shuttle');
+      const archive = `http://127.0.0.1:${archivePort}`;
+
+      // The archive is down: the node's error (log, debug sidebar, Catch) says what failed and what to do.
+      await press();
+      const failure = await until(
+        'the download error',
+        () => /\[error\] \[stream-ml-sample-data:[^\]]*\] (?:Error: )?(could not download the Shuttle data.*)/.exec(log)?.[1],
+      );
+      assert.match(failure, new RegExp(`GET ${archive}/.*ECONNREFUSED`));
+      assert.ok(failure.includes(`Download ${archive}/static/public/148/statlog+shuttle.zip yourself`), failure);
+      assert.ok(failure.includes(`into ${dataDir}`), failure);
+      assert.match(failure, /SHUTTLE_CSV/);
+      const unavailable = browserUnavailable();
+      if (!unavailable) {
+        const browser = await launchBrowser();
+        try {
+          const page = await browser.newPage();
+          await page.goto(base);
+          const status = page.locator(`[id="${dataNode.id}"] .red-ui-flow-node-status-label`);
+          await status.waitFor();
+          // The editor shows the status the node set before it opened.
+          assert.equal(await status.textContent(), 'no Shuttle data: see the debug sidebar');
+          await screenshot(page, 'install-example-offline');
+        } finally {
+          await browser.close();
+        }
+      }
+
+      // The archive is up: one download, kept in the user folder, and the model learns and is evaluated.
+      const standIn = await serveUciArchive(archivePort);
+      try {
+        await press();
+        type Models = { name: string; recordsLearned: number; evaluation?: { rocAuc: number } }[];
+        const shuttle = await until('the model learning with a live ROC-AUC', async () => {
+          const m = ((await get('stream-ml/models')) as Models).find((x) => x.name === 'shuttle');
+          return m && m.recordsLearned >= 2000 && Number.isFinite(m.evaluation?.rocAuc) ? m : undefined;
+        });
+        assert.ok(shuttle.evaluation!.rocAuc > 0.9, `ROC-AUC ${shuttle.evaluation!.rocAuc}`);
+        assert.deepEqual(standIn.hits, ['/static/public/148/statlog+shuttle.zip']);
+        assert.ok(fs.existsSync(path.join(dataDir, 'shuttle.csv')));
+        // Another replay reads the kept copy.
+        const sent = new RegExp(`sending 49097 records from ${path.join(dataDir, 'shuttle.csv')}`, 'g');
+        await press();
+        await until('the second replay', () => ((log.match(sent)?.length ?? 0) >= 2 ? true : undefined));
+        assert.equal(standIn.hits.length, 1, standIn.hits.join(', '));
+      } finally {
+        await standIn.close();
+      }
+    },
+  );
 });

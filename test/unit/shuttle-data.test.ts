@@ -4,8 +4,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -24,6 +22,7 @@ import {
 } from '../../src/datasets/shuttle';
 import { uncompressZ } from '../../src/datasets/unix-compress';
 import { projectRoot, shuttleDir, shuttleMissing } from '../support/env';
+import { serveRoutes as serve } from '../support/uci-archive';
 
 let dir: string;
 let tmp: string;
@@ -32,20 +31,6 @@ before(() => {
   if (!shuttleMissing()) dir = shuttleDir();
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-// A stand-in for the UCI archive: `routes` maps a URL path to the bytes served there.
-async function serve(routes: Record<string, Uint8Array>): Promise<{ base: string; hits: string[]; close(): void }> {
-  const hits: string[] = [];
-  const server = http.createServer((req, res) => {
-    const url = decodeURIComponent(req.url ?? '');
-    hits.push(url);
-    const body = routes[url];
-    res.writeHead(body ? 200 : 404).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { base: `http://127.0.0.1:${port}`, hits, close: () => server.close() };
-}
 
 test('rows keep their order and classes map to the outlier label', () => {
   const csv = convertShuttle('1 2 3 4 5 6 7 8 9 4\n1 2 3 4 5 6 7 8 9 1\n', '9 8 7 6 5 4 3 2 1 5\n\n');
@@ -127,7 +112,7 @@ describe('on the real Shuttle files', { skip: shuttleMissing() }, () => {
       assert.deepEqual(server.hits, ['/static/public/148/statlog+shuttle.zip']);
       assert.deepEqual(fs.readdirSync(outDir).sort(), ['shuttle.csv', 'shuttle.trn', 'shuttle.trn.Z', 'shuttle.tst']);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 
@@ -141,7 +126,7 @@ describe('on the real Shuttle files', { skip: shuttleMissing() }, () => {
       assert.ok(fs.readFileSync(csv).equals(uci().csv));
       assert.match(lines.join('\n'), /HTTP 404; trying/);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 
@@ -159,7 +144,7 @@ describe('on the real Shuttle files', { skip: shuttleMissing() }, () => {
       );
       assert.equal(fs.existsSync(path.join(outDir, 'shuttle.csv')), false);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 
@@ -176,7 +161,7 @@ describe('on the real Shuttle files', { skip: shuttleMissing() }, () => {
         assert.equal(await ensureShuttleCsv({ outDir, urls }), path.join(outDir, 'shuttle.csv'));
         assert.equal(server.hits.length, 1, server.hits.join(', '));
       } finally {
-        server.close();
+        await server.close();
       }
       const offline = path.join(tmp, 'offline');
       await assert.rejects(ensureShuttleCsv({ outDir: offline, urls: shuttleUrls(server.base) }), (error: Error) => {
