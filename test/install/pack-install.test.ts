@@ -262,7 +262,10 @@ describe('installed from the npm pack tarball into a fresh Node-RED user folder'
       await press();
       const failure = await until(
         'the download error',
-        () => /\[error\] \[stream-ml-sample-data:[^\]]*\] (?:Error: )?(could not download the Shuttle data.*)/.exec(log)?.[1],
+        () =>
+          /\[error\] \[stream-ml-sample-data:[^\]]*\] (?:Error: )?(could not download the Shuttle data.*)/.exec(
+            log,
+          )?.[1],
       );
       assert.match(failure, new RegExp(`GET ${archive}/.*ECONNREFUSED`));
       assert.ok(failure.includes(`Download ${archive}/static/public/148/statlog+shuttle.zip yourself`), failure);
