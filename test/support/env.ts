@@ -32,7 +32,7 @@ export function shuttleMissing(): string | false {
   if (shuttleCandidates().some((dir) => fs.existsSync(path.join(dir, 'shuttle.csv')))) return false;
   const why =
     `no Shuttle data (${process.env.STREAM_ML_SHUTTLE_MISSING ?? `not in ${shuttleCandidates().join(' or ')}`}); ` +
-    'set SHUTTLE_DATA_DIR to a folder with shuttle.csv or the UCI files, or let `npm test` download it';
+    'set SHUTTLE_DATA_DIR to a folder with shuttle.csv or the UCI files';
   if (process.env.CI === 'true') throw new Error(why);
   return why;
 }
