@@ -7,13 +7,14 @@
 // the 5 runs, wall clock and CPU time of this process, which a busy machine disturbs less), then the speed of the
 // statistics alone and the memory of a default model.
 import fs from 'node:fs';
-import path from 'node:path';
 import { averagePrecision, rocAuc } from '../src/engine/evaluation';
 import { createModel, RecordStatistics, RunningStatistics, type DetectorName } from '../src/engine';
+import { findShuttleCsv } from './shuttle-csv';
 
 function shuttle(): { rows: number[][]; labels: number[] } {
-  const dir = process.env.SHUTTLE_DATA_DIR ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'shuttle');
-  const lines = fs.readFileSync(path.join(dir, 'shuttle.csv'), 'utf8').trim().split('\n').slice(1);
+  const csv = findShuttleCsv();
+  if (!csv) throw new Error('no shuttle.csv yet: `npm run bench:engine` or `npm test` downloads it once');
+  const lines = fs.readFileSync(csv, 'utf8').trim().split('\n').slice(1);
   const rows = lines.map((l) => l.split(',').map(Number));
   return { rows, labels: rows.map((r) => r[9]) };
 }

@@ -4,7 +4,8 @@
 //
 //   npm run bench:engine [-- --data DIR | --csv FILE] [--seeds 5] [--runs 7] [--no-peers] [--peers a,b]
 //                         [--out FILE]
-// The data folder defaults to SHUTTLE_DATA_DIR, else ../shared/data/shuttle beside the project.
+// The data folder defaults to SHUTTLE_DATA_DIR, else ../shared/data/shuttle beside the project, else .cache/shuttle
+// (downloaded there once if it is nowhere yet).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -14,6 +15,7 @@ import { parseArgs } from 'node:util';
 import * as engine from '../src/engine';
 import { averagePrecision, rocAuc } from '../src/engine/evaluation';
 import { readCsvFileSync } from '../src/cli/csv';
+import { shuttleCsvPath } from './shuttle-csv';
 
 const root = path.resolve(__dirname, '..', '..');
 const DETECTORS: engine.DetectorName[] = ['auto', 'gaussian', 'histogram', 'hst', 'ecod'];
@@ -135,7 +137,7 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { values: o } = parseArgs({
     options: {
       data: { type: 'string' },
@@ -148,8 +150,7 @@ function main(): void {
       out: { type: 'string', default: path.join(root, 'bench', 'results', 'engine.json') },
     },
   });
-  const dataDir = o.data ?? process.env.SHUTTLE_DATA_DIR ?? path.resolve(root, '..', 'shared', 'data', 'shuttle');
-  const csvPath = o.csv ?? path.join(dataDir, 'shuttle.csv');
+  const csvPath = o.csv ?? (o.data ? path.join(o.data, 'shuttle.csv') : await shuttleCsvPath());
   if (!fs.existsSync(csvPath)) throw new Error(`${csvPath} not found (set SHUTTLE_DATA_DIR, --data or --csv)`);
   // The machine is shared: the load average says how quiet it was.
   const loadAtStart = os.loadavg();
@@ -410,4 +411,7 @@ function measureStatistics(
   return res;
 }
 
-main();
+main().catch((error: Error) => {
+  process.stderr.write(`[bench] ${error.message}\n`);
+  process.exitCode = 1;
+});

@@ -15,6 +15,8 @@ import { parseArgs } from 'node:util';
 import type { Node, NodeMessage } from 'node-red';
 import { createModel, type AttributeSpec, type DetectorName, type Model, type ScoreResult } from '../src/engine';
 import { findModel } from '../src/node-red/model-registry';
+import { readShuttleRecords } from '../src/datasets/shuttle';
+import { shuttleCsvPath } from './shuttle-csv';
 
 const root = path.resolve(__dirname, '..', '..');
 const { values: args } = parseArgs({
@@ -89,16 +91,6 @@ async function waitFor<T>(probe: () => T | undefined | null): Promise<T> {
     if (value) return value;
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function readShuttle(): Record<string, number>[] {
-  const dir = process.env.SHUTTLE_DATA_DIR ?? path.resolve(root, '..', 'shared', 'data', 'shuttle');
-  const lines = fs.readFileSync(path.join(dir, 'shuttle.csv'), 'utf8').trim().split('\n');
-  const header = lines[0].split(',');
-  return lines.slice(1).map((line) => {
-    const values = line.split(',').map(Number);
-    return Object.fromEntries(header.map((h, i) => [h, values[i]]));
-  });
 }
 
 const attributes: { name: string; type: string; label?: boolean }[] = [
@@ -193,7 +185,7 @@ function engineBatchRate(batches: Record<string, number>[][], warm: Record<strin
 }
 
 async function main(): Promise<void> {
-  const all = readShuttle();
+  const all = readShuttleRecords(await shuttleCsvPath());
   const warm = all.slice(0, 5000);
   const stream = all.slice(5000, 5000 + Number(args.records));
   const tab: FlowNode = { id: 't', type: 'tab' };
