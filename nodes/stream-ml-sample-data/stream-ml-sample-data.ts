@@ -58,7 +58,9 @@ export = function register(RED: NodeAPI): void {
         .catch((error: Error) => {
           const hint = fromEnv ? '' : ', or set the environment variable SHUTTLE_CSV to the path of a shuttle.csv';
           node.status({ fill: 'red', shape: 'ring', text: 'no Shuttle data: see the debug sidebar' });
-          done(new Error(`${error.message}${hint}`));
+          // As a string, so that Catch nodes and the debug sidebar read the message without an "Error:" prefix.
+          node.error(`${error.message}${hint}`, msg);
+          done();
         });
     });
   }
