@@ -98,6 +98,38 @@ function chartPixels(chart: Locator): Promise<string> {
     .evaluate((canvas) => (canvas as HTMLCanvasElement).toDataURL());
 }
 
+interface ChartSeries {
+  name: string;
+  lineType?: string;
+  symbol?: string;
+  data: [number, number][];
+}
+
+/** The series of the page's chart as its ECharts instance holds them. Dashboard 2.0 lists its chart components
+ * in window.uiCharts when window.Cypress is set (its own test hook; see listCharts). */
+function chartSeries(page: Page): Promise<ChartSeries[]> {
+  return page.evaluate(() => {
+    type Series = { name: string; lineStyle?: { type?: string }; symbol?: string; data?: [number, number][] };
+    const charts = (
+      window as unknown as { uiCharts?: Record<string, { chart: { getOption(): { series: Series[] } } }> }
+    ).uiCharts;
+    const chart = Object.values(charts ?? {})[0]?.chart;
+    return (chart?.getOption().series ?? []).map((s) => ({
+      name: s.name,
+      lineType: s.lineStyle?.type,
+      symbol: s.symbol,
+      data: (s.data ?? []).map(([x, y]) => [Number(x), Number(y)] as [number, number]),
+    }));
+  });
+}
+
+/** Makes the Dashboard list its charts in window.uiCharts on pages opened from now on. */
+async function listCharts(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    (window as unknown as { Cypress: unknown }).Cypress = {};
+  });
+}
+
 /** A picture for the record; on a loaded machine a busy dashboard may not paint in time, which is no failure. */
 async function pictureIfPossible(page: Page, name: string, t: TestContext): Promise<void> {
   try {
@@ -191,6 +223,7 @@ describe('npm run demo', { skip: browserUnavailable() || shuttleMissing() }, () 
     browser ??= await launchBrowser();
     const dashboard = await browser.newPage();
     dashboard.setDefaultTimeout(15_000);
+    await listCharts(dashboard);
     try {
       await dashboard.goto(`${editorUrl}dashboard`);
       await dashboard.getByText('running ROC-AUC').first().waitFor({ timeout: 30_000 });
@@ -206,6 +239,25 @@ describe('npm run demo', { skip: browserUnavailable() || shuttleMissing() }, () 
       await dashboard.waitForTimeout(2000);
       const second = await chartPixels(chart);
       assert.notEqual(first, second, 'the chart changes as predictions arrive');
+      // The predictions topic carries the scorer's verdict (payload.anomaly): the chart draws its threshold and
+      // marks the flagged records; wait for a marker on a record labelled an outlier.
+      let series: ChartSeries[] = [];
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        series = await chartSeries(dashboard);
+        const label = new Map(series.find((s) => s.name === 'true label')?.data ?? []);
+        const flagged = series.find((s) => s.name === 'flagged')?.data ?? [];
+        if (flagged.some(([x]) => label.get(x) === 1)) break;
+        if (Date.now() > deadline) {
+          const counts = series.map((s) => `${s.name}: ${s.data.length} points`).join(', ');
+          assert.fail(`no flagged record on a labelled one within 60 s (${counts})`);
+        }
+        await dashboard.waitForTimeout(500);
+      }
+      const threshold = series.find((s) => s.name === 'threshold')!;
+      assert.equal(threshold.lineType, 'dashed');
+      assert.ok(threshold.data.length > 0 && threshold.data.every(([, y]) => y > 0 && y <= 1));
+      assert.equal(series.find((s) => s.name === 'flagged')!.symbol, 'diamond');
       await pictureIfPossible(dashboard, 'demo-dashboard', t);
     } finally {
       await dashboard.close();
