@@ -13,7 +13,7 @@ import type { Page } from 'playwright-core';
 import { browserUnavailable, launchBrowser, screenshot, type Browser } from '../support/browser';
 import { projectRoot } from '../support/env';
 import { errorsOf, startNodeRed, type EmbeddedNodeRed, type FlowNode } from '../support/node-red-embedded';
-import { readShuttle } from '../support/shuttle';
+import { readShuttle, shuttleMissing } from '../support/shuttle';
 
 const EXAMPLE = 'Shuttle anomaly detection without a broker';
 // Enough records for the model to warm up and flag some of them (about 18 in the first 3,000 Shuttle rows).
@@ -100,7 +100,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-describe('the dashboard of the example without a broker', { skip: browserUnavailable() }, () => {
+describe('the dashboard of the example without a broker', { skip: browserUnavailable() || shuttleMissing() }, () => {
   const flow = exampleFlow();
   const chartId = flow.find((n) => n.type === 'ui-chart')!.id;
   const replayId = flow.find((n) => n.type === 'inject')!.id;
