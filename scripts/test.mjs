@@ -22,11 +22,13 @@ const filters = process.argv.slice(2);
 
 function listTests(dir) {
   if (!fs.existsSync(dir)) return [];
+  // Filters match the path under dist/test/, so that a word in the checkout's own path selects nothing extra.
   return fs
     .readdirSync(dir, { recursive: true })
-    .map((f) => path.join(dir, String(f)))
+    .map(String)
     .filter((f) => f.endsWith('.test.js'))
     .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
+    .map((f) => path.join(dir, f))
     .sort();
 }
 

@@ -6,6 +6,8 @@ import { listModels } from './model-registry';
 export const MODELS_ROUTE = '/stream-ml/models';
 export const MODELS_TOPIC = 'stream-ml/models';
 export const READ_PERMISSION = 'stream-ml.read';
+// The last raw record fills a dialog: an editing action, so it needs what an editor has, not a viewer.
+export const SAMPLE_PERMISSION = 'stream-ml.write';
 
 const registered = new WeakSet<object>();
 // The last record each learner saw, for the dialog's "fill from sample" button.
@@ -40,7 +42,7 @@ export function registerModelAdmin(RED: NodeAPI): void {
   RED.httpAdmin.get(MODELS_ROUTE, RED.auth.needsPermission(READ_PERMISSION), (_req, res) => {
     res.json(listModels().map((entry) => entry.summary()));
   });
-  RED.httpAdmin.get('/stream-ml/sample/:id', RED.auth.needsPermission(READ_PERMISSION), (req, res) => {
+  RED.httpAdmin.get('/stream-ml/sample/:id', RED.auth.needsPermission(SAMPLE_PERMISSION), (req, res) => {
     const sample = samples.get(String(req.params.id))?.record;
     if (sample === undefined) res.status(404).json({ error: 'no record has reached this node yet' });
     else res.json(sample);

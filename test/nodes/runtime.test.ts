@@ -26,6 +26,7 @@ const settings = {
     users: [
       { username: 'admin', password: bcrypt.hashSync(PASSWORD, 4), permissions: '*' },
       { username: 'flows-only', password: bcrypt.hashSync(PASSWORD, 4), permissions: 'flows.read' },
+      { username: 'viewer', password: bcrypt.hashSync(PASSWORD, 4), permissions: 'read' },
     ],
   },
 };
@@ -118,7 +119,7 @@ test(
   },
 );
 
-test('the models admin route needs the stream-ml.read permission', async () => {
+test('the models admin route needs stream-ml.read, the sample route stream-ml.write', async () => {
   assert.ok(nodeRed, 'started by the previous test');
   const base = nodeRed.url;
   const token = async (username: string, scope: string) => {
@@ -152,4 +153,18 @@ test('the models admin route needs the stream-ml.read permission', async () => {
   assert.equal(shuttle.store, 'file');
   assert.equal(shuttle.recordsLearned, 2000);
   assert.equal((shuttle.statistics as { features: unknown[] }).features.length, 9);
+
+  // A viewer reads the models, but the last raw record (for the dialog's Fill from sample) needs an editor.
+  await post(`${base}/learn`, readShuttle().records[0]);
+  const viewer = `Bearer ${await token('viewer', 'read')}`;
+  assert.equal((await fetch(`${base}/stream-ml/models`, { headers: { authorization: viewer } })).status, 200);
+  assert.equal((await fetch(`${base}/stream-ml/sample/learner`, { headers: { authorization: viewer } })).status, 401);
+  const sample = await fetch(`${base}/stream-ml/sample/learner`, {
+    headers: { authorization: `Bearer ${await token('admin', '*')}` },
+  });
+  assert.equal(sample.status, 200);
+  assert.deepEqual(
+    Object.keys((await sample.json()) as object).sort(),
+    [...SHUTTLE_ATTRIBUTES.map((a) => a.name)].sort(),
+  );
 });
