@@ -331,7 +331,12 @@ async function main() {
     );
     const producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
     await producer.connect();
-    cleanups.push(() => producer.disconnect());
+    // On Ctrl-C the replay loop stops after its current send; disconnecting under that send would fail it.
+    let sending = Promise.resolve();
+    cleanups.push(async () => {
+      await sending.catch(() => undefined);
+      await producer.disconnect();
+    });
     say(`replaying ${count(records.length)} records into ${SENSOR_TOPIC} at ${count(rate)} records/s`);
     const replayStart = Date.now();
     let lastReport = replayStart;
@@ -348,10 +353,11 @@ async function main() {
       const due = Math.min(records.length, Math.floor(((Date.now() - replayStart) / 1000) * rate) + 1);
       if (due > sent) {
         const batch = records.slice(sent, Math.min(due, sent + 5000));
-        await producer.send({
+        sending = producer.send({
           topic: SENSOR_TOPIC,
           messages: batch.map((record) => ({ value: JSON.stringify(record) })),
         });
+        await sending;
         sent += batch.length;
       }
       if (Date.now() - lastReport >= 5000) {

@@ -1,14 +1,17 @@
 // Node-RED adapter for the Kafka producer node: a message in becomes a record queued for Kafka; done() is called
 // when Kafka acknowledged it, or with the reason it could not be delivered (so a Catch node sees every failure).
+// On close, records it could not send are reported together in one warning, as Node-RED stops the flow anyway.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { createEncoder, type Encoding } from '../../src/kafka/codecs';
 import type { ConnectionState, KafkaConnection } from '../../src/kafka/connection';
 import {
   COMPRESSION_TYPES,
   KafkaProducerWorker,
+  ProducerClosedError,
   type Compression,
   type OutgoingRecord,
 } from '../../src/kafka/producer';
+import { atMost } from '../../src/kafka/sleep';
 import type { KafkaBrokerNode } from '../stream-ml-kafka-broker/broker-config';
 import { compact, connectionStatus, RateMeter } from '../stream-ml-kafka-broker/status';
 
@@ -43,6 +46,10 @@ function headersOf(value: unknown): Record<string, string | Buffer> | undefined 
   return out;
 }
 
+function notSentWarning(count: number, reason: string | undefined): string {
+  return `closed with ${count} record${count === 1 ? '' : 's'} not sent: ${reason ?? 'unknown reason'}`;
+}
+
 function timestampOf(value: unknown): string | undefined {
   if (value instanceof Date) return String(value.getTime());
   if (typeof value === 'number' && Number.isFinite(value)) return String(Math.floor(value));
@@ -61,6 +68,8 @@ export = function register(RED: NodeAPI): void {
     let worker: KafkaProducerWorker | undefined;
     let connection: KafkaConnection | undefined;
     let failure: string | undefined;
+    // Set once the close has reported its count: a record refused after that is reported on its own.
+    let closeReported = false;
     const closeTimeout = Number((RED.settings as { nodeCloseTimeout?: number }).nodeCloseTimeout) || 15_000;
 
     try {
@@ -154,20 +163,33 @@ export = function register(RED: NodeAPI): void {
       if (headers) record.headers = headers;
       const timestamp = timestampOf(m.timestamp);
       if (timestamp) record.timestamp = timestamp;
-      worker.send(record, (error) => (error ? done(error) : done()));
+      worker.send(record, (error) => {
+        if (error instanceof ProducerClosedError) {
+          // Counted in the close's warning; done() without an error, as Node-RED's own nodes do on close.
+          if (closeReported) node.warn(notSentWarning(1, error.reason));
+          done();
+        } else if (error) done(error);
+        else done();
+      });
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(statusTimer);
+      // The worker stays: Node-RED delivers messages already on their way until this close is done.
       const current = worker;
-      worker = undefined;
       if (!current || !connection) return done();
       const conn = connection;
       conn.off('state', onState);
-      // Flush within Node-RED's close timeout, leaving it a margin; what is left fails with an error per record.
-      void current
-        .close(Math.max(500, closeTimeout - 3_000))
-        .then(() => conn.deregister(node))
+      const started = Date.now();
+      // Messages the runtime routed here just before the stop arrive in the next turn of the event loop: let them
+      // join the queue first. Then flush within Node-RED's close timeout, with a margin for the shared producer.
+      void new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => current.close(Math.max(500, closeTimeout - 3_000)))
+        .then((result) => {
+          closeReported = true;
+          if (result.notSent > 0) node.warn(notSentWarning(result.notSent, result.reason));
+          return atMost(conn.deregister(node), Math.max(0, closeTimeout - 500 - (Date.now() - started)));
+        })
         .then(
           () => done(),
           () => done(),

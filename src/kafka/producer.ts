@@ -2,6 +2,8 @@
 // (sent when the batch is full, or after a linger time); a record leaves the queue only when Kafka has acknowledged
 // it or it has failed for good, and its callback says which. While the broker is unreachable the queue keeps the
 // records and retries; when the queue is full, a new record is refused with an error, never dropped silently.
+// Closing flushes the queue, records arriving meanwhile included, until a deadline; what it could not send is
+// counted in close()'s result, each such record's callback getting a ProducerClosedError.
 import { CompressionTypes, type Message, type TopicMessages } from 'kafkajs';
 import type { Encoder } from './codecs';
 import type { KafkaConnection } from './connection';
@@ -50,6 +52,23 @@ export class QueueFullError extends Error {
   }
 }
 
+/** A record not sent because the producer closed; close() counts these, so callers need not report each one. */
+export class ProducerClosedError extends Error {
+  constructor(readonly reason: string) {
+    super(`producer closed: record not sent (${reason})`);
+    this.name = 'ProducerClosedError';
+  }
+}
+
+const AFTER_CLOSE = 'it arrived after the producer had closed';
+
+export interface CloseResult {
+  /** Records not sent because of the close: still unacknowledged at its deadline, or arriving after it ended. */
+  notSent: number;
+  /** Why, when notSent > 0 (the first reason, if there were several). */
+  reason?: string;
+}
+
 interface Queued {
   topic: string;
   message: Message;
@@ -76,10 +95,17 @@ export class KafkaProducerWorker {
   private queue: Queued[] = [];
   private head = 0;
   private readonly abort = new AbortController();
+  // Aborted by close(): a batch waiting out its linger goes at once.
+  private readonly flushNow = new AbortController();
   private wakeSender?: () => void;
   private running?: Promise<void>;
   private closing = false;
+  // Set once nothing more will be sent: the flush has ended, or close() gave up on it.
+  private stopped = false;
   private deadline = Infinity;
+  private closeTimeoutMs = 0;
+  private notSent = 0;
+  private notSentReason?: string;
   private isolate = 0;
   private abandoned = false;
   private encoding = 0;
@@ -104,8 +130,12 @@ export class KafkaProducerWorker {
 
   /** Encodes and queues a record; the callback runs once, when Kafka acknowledged it or it failed. */
   send(record: OutgoingRecord, callback: DeliveryCallback): void {
-    if (this.closing) {
-      callback(new Error('producer is closing: record refused'));
+    // While closing, a record still joins the queue and is flushed with it (the flow may have sent it just before
+    // Node-RED stopped); once the flush has ended it is counted as not sent.
+    if (this.stopped) {
+      this.counts.failed++;
+      this.countNotSent(AFTER_CLOSE);
+      callback(new ProducerClosedError(AFTER_CLOSE));
       return;
     }
     if (this.size >= this.options.maxQueued) {
@@ -128,7 +158,12 @@ export class KafkaProducerWorker {
       if (record.partition !== undefined) message.partition = record.partition;
       if (record.headers) message.headers = record.headers;
       if (record.timestamp !== undefined) message.timestamp = record.timestamp;
-      this.queue.push({ topic: record.topic, message, callback, settled: false });
+      const item: Queued = { topic: record.topic, message, callback, settled: false };
+      if (this.stopped) {
+        this.failClosed(item, AFTER_CLOSE); // its encoding outlasted the flush
+        return;
+      }
+      this.queue.push(item);
       if (this.wakeSender) this.wakeSender();
     };
     if (key instanceof Promise || value instanceof Promise) {
@@ -181,6 +216,7 @@ export class KafkaProducerWorker {
 
   private async sendLoop(): Promise<void> {
     let attempt = 0;
+    let reason: string | undefined;
     // Ends on close: when the queue is empty, or the close deadline has passed.
     for (;;) {
       if (this.closing && (this.size === 0 || Date.now() >= this.deadline)) break;
@@ -190,13 +226,14 @@ export class KafkaProducerWorker {
       if (this.queue.length === this.head) continue;
       const pending = this.queue.length - this.head;
       if (pending < this.options.batchSize && this.options.lingerMs > 0 && !this.closing && attempt === 0) {
-        await sleep(this.options.lingerMs, this.abort.signal);
+        await sleep(this.options.lingerMs, this.flushNow.signal);
       }
       let producer;
       try {
         producer = await this.withDeadline(this.connection.producerReady());
       } catch {
-        break; // the connection itself was closed: nothing can be sent any more
+        reason = 'the Kafka connection was closed'; // nothing can be sent any more
+        break;
       }
       if (!producer) continue; // close deadline passed
       const batch = this.takeBatch();
@@ -240,7 +277,25 @@ export class KafkaProducerWorker {
         await sleep(Math.min(delay, Math.max(0, this.deadline - Date.now())), this.abort.signal);
       }
     }
-    this.failRemaining(new Error('producer closed before the broker acknowledged the record'));
+    this.stopped = true;
+    this.failRemaining(reason ?? this.deadlineReason());
+  }
+
+  private deadlineReason(): string {
+    const { status, error } = this.connection.state;
+    const broker = status !== 'connected' && error ? ` (broker ${status}: ${error})` : '';
+    return `not acknowledged by the broker within the close timeout of ${this.closeTimeoutMs / 1000} s${broker}`;
+  }
+
+  private countNotSent(reason: string): void {
+    this.notSent++;
+    this.notSentReason ??= reason;
+  }
+
+  private failClosed(item: Queued, reason: string): void {
+    if (!settle(item, new ProducerClosedError(reason))) return;
+    this.counts.failed++;
+    this.countNotSent(reason);
   }
 
   private async withDeadline<T>(promise: Promise<T>): Promise<T | undefined> {
@@ -250,21 +305,27 @@ export class KafkaProducerWorker {
     return Promise.race([promise, sleep(left).then(() => undefined)]);
   }
 
-  private failRemaining(error: Error): void {
+  private failRemaining(reason: string): void {
     const rest = this.queue.slice(this.head);
     this.queue = [];
     this.head = 0;
-    for (const item of rest) if (settle(item, error)) this.counts.failed++;
+    for (const item of rest) this.failClosed(item, reason);
   }
 
-  /** Sends what it can within `timeoutMs`, fails the rest with an error per record, and stops. */
-  async close(timeoutMs: number): Promise<void> {
+  /**
+   * Sends what is queued, and what arrives meanwhile, within `timeoutMs`, then stops. Records it could not send
+   * fail with a ProducerClosedError each and are counted in the result.
+   */
+  async close(timeoutMs: number): Promise<CloseResult> {
     this.closing = true;
+    this.closeTimeoutMs = timeoutMs;
     this.deadline = Date.now() + timeoutMs;
+    this.flushNow.abort();
     this.wakeSender?.();
     if (!this.running) {
-      this.failRemaining(new Error('producer closed before the record was sent'));
-      return;
+      this.stopped = true;
+      this.failRemaining('the producer had not started');
+      return this.closeResult();
     }
     const timer = setTimeout(() => this.abort.abort(), timeoutMs);
     // A send already under way is not interrupted by the deadline (kafkajs has its own timeouts): past it, its
@@ -279,7 +340,13 @@ export class KafkaProducerWorker {
     clearTimeout(timer);
     if (!finished) {
       this.abandoned = true;
-      this.failRemaining(new Error('producer closed before the broker acknowledged the record'));
+      this.stopped = true;
+      this.failRemaining(this.deadlineReason());
     }
+    return this.closeResult();
+  }
+
+  private closeResult(): CloseResult {
+    return this.notSent > 0 ? { notSent: this.notSent, reason: this.notSentReason } : { notSent: 0 };
   }
 }
