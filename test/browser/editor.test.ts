@@ -35,6 +35,7 @@ declare const RED: {
     node(id: string): unknown;
   };
   workspaces: { active(): string; show(id: string): void };
+  plugins: { getPlugin(id: string): { type: string } | undefined };
 };
 
 async function editorNodes(page: Page): Promise<EditorNode[]> {
@@ -109,6 +110,28 @@ async function enter(page: Page, field: string, text: string): Promise<boolean> 
   await page.locator(field).fill(text);
   await page.locator(field).press('End');
   return (await page.locator(field).getAttribute('class'))?.split(/\s+/).includes('input-error') ?? false;
+}
+
+/** Opens the stream ML sidebar tab as a user does: its button, or the sidebar's menu when the buttons do not all fit. */
+async function openSidebarTab(page: Page): Promise<void> {
+  // Node-RED 5: one button per tab in the sidebar's tab bar.
+  const tabBarButton = page.locator('button[data-tab-id="stream-ml"]');
+  if ((await tabBarButton.count()) > 0) return tabBarButton.click();
+  // Node-RED 4: a link button per tab, or an entry in the sidebar's menu.
+  const button = page.locator('#red-ui-tab-stream-ml-link-button');
+  if (await button.isVisible()) return button.click();
+  await page.locator('.red-ui-tab-link-buttons', { has: button }).locator('.red-ui-tab-link-button-menu').click();
+  await page.locator('#red-ui-tabs-menu-option-stream-ml').click();
+}
+
+/** The tab's name as the editor shows it: Node-RED 5 on its button, Node-RED 4 in the sidebar's menu. */
+async function sidebarTabName(page: Page): Promise<string | undefined> {
+  const tabBarButton = page.locator('button[data-tab-id="stream-ml"]');
+  if ((await tabBarButton.count()) > 0) return (await tabBarButton.getAttribute('aria-label')) ?? undefined;
+  await page.locator('.red-ui-tab-link-button-menu').first().click();
+  const name = (await page.locator('#red-ui-tabs-menu-option-stream-ml').textContent())?.trim();
+  await page.keyboard.press('Escape');
+  return name;
 }
 
 async function closeDialog(page: Page): Promise<void> {
@@ -251,6 +274,32 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     for (const type of types) assert.ok(deployedTypes.has(type), `${type} deployed`);
     await screenshot(page, 'editor-deployed');
     assert.deepEqual(errorsOf(nodeRed.problems), []);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('the stream ML sidebar is an editor plugin, and its tab lists the deployed model', async () => {
+    // The runtime lists the plugin with both halves loaded; the editor has registered it.
+    const list = (await (await fetch(`${nodeRed.url}plugins`, { headers: { Accept: 'application/json' } })).json()) as {
+      id: string;
+      enabled: boolean;
+      editor: boolean;
+      runtime: boolean;
+      plugins: { id: string; type: string }[];
+    }[];
+    const set = list.find((p) => p.id === 'node-red-contrib-stream-ml/stream-ml-sidebar');
+    assert.ok(set, `the plugin is listed: ${JSON.stringify(list.map((p) => p.id))}`);
+    assert.deepEqual(
+      { enabled: set.enabled, editor: set.editor, runtime: set.runtime, plugins: set.plugins.map((p) => p.id) },
+      { enabled: true, editor: true, runtime: true, plugins: ['stream-ml-sidebar'] },
+    );
+    assert.equal(await page.evaluate(() => RED.plugins.getPlugin('stream-ml-sidebar')?.type), 'stream-ml-sidebar');
+    await openSidebarTab(page);
+    const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="shuttle"]');
+    await model.waitFor();
+    assert.match((await model.locator('.stream-ml-model-records').textContent()) ?? '', /^[\d,]+ records learned/);
+    await screenshot(page, 'editor-sidebar');
+    // Labelled in words from the plugin's own locale, not message keys.
+    assert.equal(await sidebarTabName(page), 'Stream ML models');
     assert.deepEqual(pageErrors, []);
   });
 
