@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Compiles the TypeScript to dist/ and puts each node's editor files (.html, locales, icons) beside its .js,
-// where Node-RED looks for them.
+// Compiles the TypeScript to dist/ and puts the editor files (.html, locales, icons) of each node and each editor
+// plugin beside its .js, where Node-RED looks for them.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,12 +11,14 @@ const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 
-const nodesDir = path.join(root, 'nodes');
-for (const type of fs.readdirSync(nodesDir)) {
-  const from = path.join(nodesDir, type);
-  if (!fs.statSync(from).isDirectory()) continue;
-  fs.cpSync(from, path.join(root, 'dist', 'nodes', type), {
-    recursive: true,
-    filter: (source) => fs.statSync(source).isDirectory() || !source.endsWith('.ts'),
-  });
+for (const kind of ['nodes', 'plugins']) {
+  const dir = path.join(root, kind);
+  for (const name of fs.readdirSync(dir)) {
+    const from = path.join(dir, name);
+    if (!fs.statSync(from).isDirectory()) continue;
+    fs.cpSync(from, path.join(root, 'dist', kind, name), {
+      recursive: true,
+      filter: (source) => fs.statSync(source).isDirectory() || !source.endsWith('.ts'),
+    });
+  }
 }

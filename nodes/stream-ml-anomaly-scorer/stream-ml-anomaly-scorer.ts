@@ -14,6 +14,7 @@ import {
 import { thresholdFromJSON } from '../../src/engine/thresholds';
 import { StreamingEvaluator } from '../../src/engine/evaluation';
 import { registerModelAdmin } from '../../src/node-red/admin';
+import { withLabelFields } from '../../src/node-red/label-fields';
 import {
   parseAttributeTable,
   parseDetector,
@@ -91,6 +92,8 @@ export = function register(RED: NodeAPI): void {
 
     const flowContext = node.context().flow as unknown as FlowContext;
     const entry = acquireModel((node as unknown as { z: string }).z ?? 'global', modelName, store, flowContext);
+    // The model's learners never learn the field this scorer reads as the true label (whenever they start).
+    if (labelField) entry.setLabelField(node.id, labelField);
     const evaluator = labelField ? new StreamingEvaluator() : undefined;
     const rate = new RateMeter();
     let flagged = 0;
@@ -112,7 +115,10 @@ export = function register(RED: NodeAPI): void {
           .then(() => {
             // A scorer that learns creates the model when no learner has.
             if (config.learn && !entry.model) {
-              entry.replace(createModel({ attributes: parseAttributeTable(config.attributes), detector }));
+              const labelFields = entry.labelFieldNames();
+              const table = parseAttributeTable(config.attributes);
+              const attributes = table && withLabelFields(table, labelFields).attributes;
+              entry.replace(createModel({ attributes, detector, labelFields }));
             }
           }),
         restoreThreshold(flowContext, thresholdKey, store, modelName, detector, thresholdSpec)
@@ -291,6 +297,7 @@ export = function register(RED: NodeAPI): void {
           .catch((error: Error) => node.warn(`saving model "${modelName}" or the threshold failed: ${error.message}`))
           .finally(() => {
             entry.setEvaluation(node.id, undefined);
+            entry.setLabelField(node.id, undefined);
             releaseModel(entry);
             done();
           });

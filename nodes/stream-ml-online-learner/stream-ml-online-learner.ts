@@ -2,6 +2,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { createModel, modelFromJSON, type DataRecord, type Model, type ModelOptions } from '../../src/engine';
 import { forgetSample, registerModelAdmin, sampleSlot } from '../../src/node-red/admin';
+import { describeSchema, labelFieldsLearned, withLabelFields } from '../../src/node-red/label-fields';
 import { RateMeter } from '../../src/node-red/rate';
 import {
   parseAttributeTable,
@@ -75,39 +76,108 @@ export = function register(RED: NodeAPI): void {
     const sample = sampleSlot(node.id);
     const flowContext = node.context().flow as unknown as FlowContext;
     const entry = acquireModel((node as unknown as { z: string }).z ?? 'global', modelName, store, flowContext);
-    entry.learners++;
+    entry.addLearner(node.id, options.attributes !== undefined);
     const rate = new RateMeter();
     let paused = false;
     let invalid = 0;
     let skippedFlagged = 0;
     let lastError = '';
+    // The table rows last warned about as a scorer's label field, so a redeploy of a scorer does not repeat it.
+    let warnedLabels = '';
+    // From a model that still has to guess its schema until the guess has been reported.
+    let awaitingGuess = false;
+    let started = false;
+
+    /** Options for a new model: the scorers' label fields applied to the table, or handed to the guess. */
+    function optionsWith(labelFields: string[]): ModelOptions {
+      if (!options.attributes) return { ...options, labelFields };
+      const { attributes, madeLabels } = withLabelFields(options.attributes, labelFields);
+      const warned = madeLabels.join();
+      if (madeLabels.length > 0 && warned !== warnedLabels) {
+        const types = madeLabels.map((name) => `"${name}" ${attributes.find((a) => a.name === name)!.type}`);
+        node.warn(
+          `a scorer of model "${modelName}" reads ${quoted(madeLabels)} as its label: taken as the label, not ` +
+            `learned (the attribute table types ${types.join(', ')})`,
+        );
+      }
+      warnedLabels = warned;
+      return { ...options, attributes };
+    }
+
+    /** The model to learn into: the kept one, unless it learns what it must not (then a new one, and a warning). */
+    function modelFor(kept: Model | undefined): Model {
+      const labelFields = entry.labelFieldNames();
+      const wanted = optionsWith(labelFields);
+      if (kept && wanted.attributes && !sameAttributes(kept.schema, wanted.attributes)) {
+        const learned = labelFieldsLearned(kept.schema, labelFields);
+        node.warn(
+          learned.length > 0 && sameAttributes(kept.schema, options.attributes!)
+            ? `model "${modelName}" learns ${quoted(learned)}, which a scorer reads as its label: starting a new model`
+            : `the attribute table of model "${modelName}" changed: starting a new model`,
+        );
+        kept = undefined;
+      }
+      if (kept && !wanted.attributes) {
+        const learned = labelFieldsLearned(kept.schema, labelFields);
+        if (learned.length > 0) {
+          node.warn(
+            `model "${modelName}" learns ${quoted(learned)} as a feature, which a scorer reads as its label: ` +
+              `starting a new model that takes it as the label`,
+          );
+          kept = undefined;
+        } else kept.setLabelFields(labelFields);
+      }
+      return kept ?? createModel(wanted);
+    }
+
+    function useModel(next: Model): void {
+      entry.replace(next);
+      awaitingGuess = !next.schemaGuessed && next.schema.length === 0;
+    }
+
+    /** Says what was guessed: a guessed table is a trap when it learns an id or a label under another name. */
+    function reportGuess(): void {
+      node.warn(
+        `guessed the attribute types of model "${modelName}" from the first records: ` +
+          `${describeSchema(model().schema)}; fill the attribute table to fix them (the stream ML sidebar copies ` +
+          `this guess into it)`,
+      );
+    }
 
     // The model is read from context once; messages that arrive meanwhile wait in order behind it.
     const gate = new StartGate(
       entry
         .load()
         .then((existing) => {
-          if (existing && options.attributes && !sameAttributes(existing.schema, options.attributes)) {
-            node.warn(`the attribute table of model "${modelName}" changed: starting a new model`);
-            existing = undefined;
-          }
-          if (!existing) {
-            entry.replace(createModel(options));
-            return entry.save();
-          }
-          const notApplied = settingsNotInModel(existing, options);
+          started = true;
+          const next = modelFor(existing);
+          useModel(next);
+          if (next !== existing) return entry.save();
+          const notApplied = settingsNotInModel(next, options);
           if (notApplied.length > 0)
             node.warn(
               `model "${modelName}" is kept as it was learned: ${notApplied.join(', ')} of this node apply ` +
                 `after a reset (send the reset command)`,
             );
-          entry.replace(existing);
+          if (next.schemaGuessed && !options.attributes) reportGuess();
         })
         .catch((error: Error) => {
+          started = true;
           node.error(`could not read model "${modelName}" from context: ${error.message}; starting a new model`);
-          entry.replace(createModel(options));
+          useModel(createModel(optionsWith(entry.labelFieldNames())));
         }),
     );
+
+    // A scorer that starts after this learner (a later deploy, or a flow started in another order) may read a field
+    // the model learns as its label: the model must not go on learning it.
+    const stopListening = entry.onLabelFieldAdded(() => {
+      if (!started || !entry.model) return; // the start reads the label fields itself
+      const current = entry.model;
+      const next = modelFor(current);
+      if (next === current) return;
+      useModel(next);
+      entry.save().catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`));
+    });
 
     const model = (): Model => entry.model as Model;
 
@@ -173,7 +243,7 @@ export = function register(RED: NodeAPI): void {
     function runCommand(command: Command, msg: NodeMessage, send: Send): void {
       switch (command) {
         case 'reset':
-          entry.replace(createModel(options));
+          useModel(createModel(optionsWith(entry.labelFieldNames())));
           invalid = skippedFlagged = 0;
           void entry.save();
           break;
@@ -186,10 +256,18 @@ export = function register(RED: NodeAPI): void {
         case 'snapshot':
           send([null, { topic: 'snapshot', model: modelName, payload: model().toJSON() } as NodeMessage]);
           break;
-        case 'load':
-          entry.replace(modelFromJSON(msg.payload));
+        case 'load': {
+          const loaded = modelFromJSON(msg.payload);
+          const learned = labelFieldsLearned(loaded.schema, entry.labelFieldNames());
+          if (learned.length > 0)
+            node.warn(
+              `the model loaded into "${modelName}" learns ${quoted(learned)}, which a scorer reads as its label`,
+            );
+          loaded.setLabelFields(entry.labelFieldNames());
+          useModel(loaded);
           void entry.save();
           break;
+        }
         case 'merge':
           model().merge(modelFromJSON(msg.payload));
           entry.markChanged();
@@ -225,6 +303,10 @@ export = function register(RED: NodeAPI): void {
           sample.record = record;
           if (!paused) learnRecord(msg, record, 0);
         }
+        if (awaitingGuess && model().schemaGuessed) {
+          awaitingGuess = false;
+          reportGuess();
+        }
         lastError = '';
         send(msg); // to the first output, as [msg, null] would, without an array per message
         done();
@@ -241,6 +323,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      stopListening();
       clearInterval(statusTimer);
       clearInterval(saveTimer);
       if (statsTimer) clearInterval(statsTimer);
@@ -249,7 +332,7 @@ export = function register(RED: NodeAPI): void {
         .then(() => entry.save())
         .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
         .finally(() => {
-          entry.learners--;
+          entry.removeLearner(node.id);
           releaseModel(entry);
           forgetSample(node.id, sample);
           done();
@@ -260,6 +343,11 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('stream-ml-online-learner', OnlineLearnerNode);
 };
+
+/** "a", "b": field names as a warning quotes them. */
+function quoted(names: string[]): string {
+  return names.map((name) => `"${name}"`).join(', ');
+}
 
 function commandOf(value: unknown): Command | undefined {
   // A Kafka message's topic is its Kafka topic: longer strings are no command, and cost no trim per message.

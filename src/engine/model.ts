@@ -45,6 +45,10 @@ export interface ModelSnapshot {
   invalidCounts: number[];
   /** Records waiting for the schema to be guessed. */
   pending: DataRecord[];
+  /** True when the schema was guessed from the first records (absent before this field: false). */
+  schemaGuessed?: boolean;
+  /** Fields the guess takes as the label (ModelOptions.labelFields, setLabelFields). */
+  labelFields?: string[];
   statistics: RunningStatisticsSnapshot | null;
   detector: unknown;
   threshold: unknown;
@@ -74,6 +78,8 @@ export interface ResolvedOptions {
 export interface Model {
   /** The schema in use: as given, or as guessed from the first records (empty until then). */
   readonly schema: AttributeSpec[];
+  /** True when the schema was guessed from the first records rather than given. */
+  readonly schemaGuessed: boolean;
   /** Records learned (minus records forgotten). */
   readonly recordsLearned: number;
   /** The detectors the model learns: its default one first, then the extra ones. */
@@ -112,6 +118,11 @@ export interface Model {
   invalidCounts(): Record<string, number>;
   /** Plain, versioned JSON: modelFromJSON restores it exactly. */
   toJSON(): ModelSnapshot;
+  /**
+   * For a model still guessing its schema: the fields the guess takes as the label whatever their name (replacing
+   * ModelOptions.labelFields). No effect once the schema is known.
+   */
+  setLabelFields(names: readonly string[]): void;
 }
 
 function resolveOptions(options: ModelOptions): ResolvedOptions {
@@ -152,6 +163,8 @@ class StreamModel implements Model {
   private extras: ExtraDetector[] = [];
   private counts: number[] = [];
   private pending: DataRecord[] = [];
+  private labelFields: string[];
+  private guessed = false;
   private learned = 0;
   /** Scratch vectors, reused for every record. */
   private x = new Float64Array(0);
@@ -189,6 +202,7 @@ class StreamModel implements Model {
       detector: null,
       threshold: createThreshold(this.options.threshold, this.options.warmupRecords),
     }));
+    this.labelFields = labelFieldList(options.labelFields);
     if (options.attributes) this.setSchema(validateSchema(options.attributes));
   }
 
@@ -200,6 +214,14 @@ class StreamModel implements Model {
 
   get schema(): AttributeSpec[] {
     return this.encoder ? this.encoder.attributes.map((a) => ({ ...a })) : [];
+  }
+
+  get schemaGuessed(): boolean {
+    return this.guessed;
+  }
+
+  setLabelFields(names: readonly string[]): void {
+    this.labelFields = labelFieldList(names);
   }
 
   get recordsLearned(): number {
@@ -335,7 +357,9 @@ class StreamModel implements Model {
         return;
       }
       const mine = this.pending;
+      const labels = this.labelFields;
       this.restoreFrom(other.toJSON());
+      if (this.encoder === null) this.labelFields = labelFieldList([...labels, ...this.labelFields]);
       for (const r of mine) this.learnOne(r);
       return;
     }
@@ -396,6 +420,8 @@ class StreamModel implements Model {
       categories: this.encoder ? this.encoder.categoryValues() : {},
       invalidCounts: this.counts.slice(),
       pending: JSON.parse(JSON.stringify(this.pending)),
+      schemaGuessed: this.guessed,
+      labelFields: this.labelFields.slice(),
       statistics: this.stats ? this.stats.toJSON() : null,
       detector: this.detector ? this.detector.toJSON() : null,
       threshold: this.threshold.toJSON(),
@@ -421,6 +447,8 @@ class StreamModel implements Model {
       threshold: thresholdFromJSON(savedExtras[i].threshold),
     }));
     this.pending = Array.isArray(s.pending) ? s.pending.slice() : [];
+    this.guessed = s.schemaGuessed === true;
+    this.labelFields = labelFieldList(Array.isArray(s.labelFields) ? s.labelFields : []);
     this.learned = s.recordsLearned;
     this.encoder = null;
     this.stats = null;
@@ -632,7 +660,8 @@ class StreamModel implements Model {
   private guessNow(): void {
     const records = this.pending;
     this.pending = [];
-    this.setSchema(guessSchema(records));
+    this.setSchema(guessSchema(records, this.labelFields));
+    this.guessed = true;
     for (const r of records) this.learnOne(r);
   }
 
@@ -662,6 +691,13 @@ class StreamModel implements Model {
       return scratch();
     });
   }
+}
+
+/** Distinct non-empty field names, in the order given. */
+function labelFieldList(names: readonly unknown[] | undefined): string[] {
+  if (names === undefined) return [];
+  if (!Array.isArray(names)) throw new Error('labelFields must be an array of field names');
+  return [...new Set(names.filter((n): n is string => typeof n === 'string' && n !== ''))];
 }
 
 /** Creates a model; with no attributes, the schema is guessed from the first records learned. */

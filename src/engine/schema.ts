@@ -33,9 +33,11 @@ export function validateSchema(attributes: unknown): AttributeSpec[] {
 
 /**
  * Guesses a schema from sample records: numbers C (B when only 0 and 1 occur, both of them), booleans B, strings T
- * (S when nearly every value differs), anything else X. A field named like a label (LABEL_NAMES) gets the label role.
+ * (S when nearly every value differs), anything else X. A field named like an id (isIdName) whose values count up,
+ * record after record, is X: a counter says nothing about whether a record is normal. A field named like a label
+ * (LABEL_NAMES), or named in labelFields (a field known to be the label whatever its name), gets the label role.
  */
-export function guessSchema(records: DataRecord[]): AttributeSpec[] {
+export function guessSchema(records: DataRecord[], labelFields: readonly string[] = []): AttributeSpec[] {
   const names: string[] = [];
   const index = new Map<string, number>();
   const samples: unknown[][] = [];
@@ -62,10 +64,33 @@ export function guessSchema(records: DataRecord[]): AttributeSpec[] {
     }
   }
   return names.map((name, i) => {
-    const spec: AttributeSpec = { name, type: guessType(samples[i]) };
-    if (LABEL_NAMES.includes(name.toLowerCase())) spec.role = 'label';
+    const counter = isIdName(name) && countsUp(samples[i], records.length);
+    const spec: AttributeSpec = { name, type: counter ? 'X' : guessType(samples[i]) };
+    if (labelFields.includes(name) || LABEL_NAMES.includes(name.toLowerCase())) spec.role = 'label';
     return spec;
   });
+}
+
+/** id, _id, idx, index, seq, row, or a name ending in _id, -id or a capitalised Id/ID (recordId): not "valid". */
+export function isIdName(name: string): boolean {
+  return ID_NAMES.includes(name.toLowerCase()) || /[_-]id$/i.test(name) || /[a-z0-9](Id|ID)$/.test(name);
+}
+
+const ID_NAMES = ['id', '_id', 'idx', 'index', 'seq', 'row'];
+
+/**
+ * Integers present in every sampled record and strictly increasing in arrival order: a counter, not a measurement.
+ * Too few values tell nothing; records arriving out of order (partitions interleaved) do not count up.
+ */
+function countsUp(values: unknown[], records: number): boolean {
+  if (values.length < 8 || values.length !== records) return false;
+  let last = -Infinity;
+  for (const v of values) {
+    const n = typeof v === 'number' ? v : typeof v === 'string' ? parseNumber(v) : null;
+    if (n === null || !Number.isInteger(n) || n <= last) return false;
+    last = n;
+  }
+  return true;
 }
 
 function guessType(values: unknown[]): AttributeType {

@@ -23,6 +23,11 @@ export type ThresholdSpec =
 export interface ModelOptions {
   /** Absent: guessed from the first records and exposed as model.schema. */
   attributes?: AttributeSpec[];
+  /**
+   * Fields a guessed schema takes as the label whatever their name (a field a scorer reads as its label, say); no
+   * effect on attributes given or a schema already guessed.
+   */
+  labelFields?: string[];
   /** Default 'auto' (the ensemble). Scores come from it unless a scorer asks for one of extraDetectors. */
   detector?: DetectorName;
   /**

@@ -48,7 +48,11 @@ export class ModelEntry {
   model: Model | undefined;
   private loading: Promise<Model | undefined> | undefined;
   users = 0;
-  learners = 0;
+  /** The learner nodes of this model (by id), and whether each has an attribute table. */
+  private readonly learners = new Map<string, boolean>();
+  /** The field each scorer with a label field reads as its label (by node id). */
+  private readonly labelFields = new Map<string, string>();
+  private readonly labelFieldListeners = new Set<() => void>();
   /** Records learned per second, smoothed; updated by the learner. */
   learnRate = 0;
   /** Live evaluation by each scorer with a label field (by node id): scorers may use different detectors. */
@@ -125,6 +129,35 @@ export class ModelEntry {
     return [...this.scoreRing.slice(this.scoreNext), ...this.scoreRing.slice(0, this.scoreNext)];
   }
 
+  addLearner(nodeId: string, hasTable: boolean): void {
+    this.learners.set(nodeId, hasTable);
+    this.changed = true;
+  }
+
+  removeLearner(nodeId: string): void {
+    this.learners.delete(nodeId);
+    this.changed = true;
+  }
+
+  /** A scorer's label field; undefined removes it (the scorer closed). Listeners hear of fields new to the model. */
+  setLabelField(scorerId: string, field: string | undefined): void {
+    const before = this.labelFieldNames();
+    if (field) this.labelFields.set(scorerId, field);
+    else this.labelFields.delete(scorerId);
+    if (field && !before.includes(field)) for (const listener of this.labelFieldListeners) listener();
+  }
+
+  /** The fields scorers of this model read as their label, each once, sorted. */
+  labelFieldNames(): string[] {
+    return [...new Set(this.labelFields.values())].sort();
+  }
+
+  /** Calls listener whenever a scorer brings a label field the model did not have; returns the unsubscribe. */
+  onLabelFieldAdded(listener: () => void): () => void {
+    this.labelFieldListeners.add(listener);
+    return () => this.labelFieldListeners.delete(listener);
+  }
+
   markChanged(): void {
     this.changed = true;
   }
@@ -150,6 +183,10 @@ export class ModelEntry {
       name: this.name,
       store: this.store ?? 'default',
       exists: model !== undefined,
+      // Guessed and still standing: a learner with a table has taken the schema on (it keeps a model only when its
+      // table matches the schema).
+      schemaGuessed: model !== undefined && model.schemaGuessed && ![...this.learners.values()].some(Boolean),
+      learners: [...this.learners.keys()],
       recordsLearned: model?.recordsLearned ?? 0,
       detectors: model?.detectors ?? [],
       learnRate: this.learnRate,
@@ -174,6 +211,10 @@ export interface ModelSummary {
   name: string;
   store: string;
   exists: boolean;
+  /** The attribute types were guessed from the first records, and no learner of the model has a table. */
+  schemaGuessed: boolean;
+  /** The ids of the model's learner nodes (the sidebar copies a guessed schema into their tables). */
+  learners: string[];
   recordsLearned: number;
   /** The detectors the model learns, its default first. */
   detectors: string[];

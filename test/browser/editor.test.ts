@@ -35,6 +35,8 @@ declare const RED: {
     node(id: string): unknown;
   };
   workspaces: { active(): string; show(id: string): void };
+  plugins: { getPlugin(id: string): { type: string } | undefined };
+  view: { importNodes(nodes: unknown[], options?: { generateIds?: boolean }): void };
 };
 
 async function editorNodes(page: Page): Promise<EditorNode[]> {
@@ -109,6 +111,30 @@ async function enter(page: Page, field: string, text: string): Promise<boolean> 
   await page.locator(field).fill(text);
   await page.locator(field).press('End');
   return (await page.locator(field).getAttribute('class'))?.split(/\s+/).includes('input-error') ?? false;
+}
+
+/** Opens the stream ML sidebar tab as a user does: its button, or the sidebar's menu when the buttons do not all fit. */
+async function openSidebarTab(page: Page): Promise<void> {
+  // Node-RED 5 hides a tab whose button is clicked while it shows.
+  if (await page.locator('.stream-ml-sidebar').isVisible()) return;
+  // Node-RED 5: one button per tab in the sidebar's tab bar.
+  const tabBarButton = page.locator('button[data-tab-id="stream-ml"]');
+  if ((await tabBarButton.count()) > 0) return tabBarButton.click();
+  // Node-RED 4: a link button per tab, or an entry in the sidebar's menu.
+  const button = page.locator('#red-ui-tab-stream-ml-link-button');
+  if (await button.isVisible()) return button.click();
+  await page.locator('.red-ui-tab-link-buttons', { has: button }).locator('.red-ui-tab-link-button-menu').click();
+  await page.locator('#red-ui-tabs-menu-option-stream-ml').click();
+}
+
+/** The tab's name as the editor shows it: Node-RED 5 on its button, Node-RED 4 in the sidebar's menu. */
+async function sidebarTabName(page: Page): Promise<string | undefined> {
+  const tabBarButton = page.locator('button[data-tab-id="stream-ml"]');
+  if ((await tabBarButton.count()) > 0) return (await tabBarButton.getAttribute('aria-label')) ?? undefined;
+  await page.locator('.red-ui-tab-link-button-menu').first().click();
+  const name = (await page.locator('#red-ui-tabs-menu-option-stream-ml').textContent())?.trim();
+  await page.keyboard.press('Escape');
+  return name;
 }
 
 async function closeDialog(page: Page): Promise<void> {
@@ -254,6 +280,32 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     assert.deepEqual(pageErrors, []);
   });
 
+  test('the stream ML sidebar is an editor plugin, and its tab lists the deployed model', async () => {
+    // The runtime lists the plugin with both halves loaded; the editor has registered it.
+    const list = (await (await fetch(`${nodeRed.url}plugins`, { headers: { Accept: 'application/json' } })).json()) as {
+      id: string;
+      enabled: boolean;
+      editor: boolean;
+      runtime: boolean;
+      plugins: { id: string; type: string }[];
+    }[];
+    const set = list.find((p) => p.id === 'node-red-contrib-stream-ml/stream-ml-sidebar');
+    assert.ok(set, `the plugin is listed: ${JSON.stringify(list.map((p) => p.id))}`);
+    assert.deepEqual(
+      { enabled: set.enabled, editor: set.editor, runtime: set.runtime, plugins: set.plugins.map((p) => p.id) },
+      { enabled: true, editor: true, runtime: true, plugins: ['stream-ml-sidebar'] },
+    );
+    assert.equal(await page.evaluate(() => RED.plugins.getPlugin('stream-ml-sidebar')?.type), 'stream-ml-sidebar');
+    await openSidebarTab(page);
+    const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="shuttle"]');
+    await model.waitFor();
+    assert.match((await model.locator('.stream-ml-model-records').textContent()) ?? '', /^[\d,]+ records learned/);
+    await screenshot(page, 'editor-sidebar');
+    // Labelled in words from the plugin's own locale, not message keys.
+    assert.equal(await sidebarTabName(page), 'Stream ML models');
+    assert.deepEqual(pageErrors, []);
+  });
+
   test('the learner dialog sets attribute types and the scorer a threshold', async () => {
     // Fresh nodes from the palette, as a user starts; the example's nodes predate the dialogs' newer options.
     const old = new Set((await editorNodes(page)).map((n) => n.id));
@@ -390,6 +442,101 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
       username: 'edge-gateway',
       passwordInProperties: false,
     });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('the sidebar says when attribute types were guessed, and copies the guess into the learner’s table', async () => {
+    // A learner with an empty table behind a scorer whose label field is outlier; a function sends 100 records
+    // with an id counter, as a first flow often does.
+    const records =
+      'for (let i = 0; i < 100; i++) node.send({ payload: { id: 1 + i, f1: Math.sin(i), f2: i % 3, ' +
+      'f3: 3 * Math.cos(i), outlier: i % 10 === 0 ? 1 : 0 } });\nreturn null;';
+    await page.evaluate((func) => {
+      const z = RED.workspaces.active();
+      // Each node with its type's defaults, as the palette gives it, and what a user would set.
+      const node = (type: string, props: Record<string, unknown>) => {
+        const defaults = (RED.nodes.getType(type) as { defaults: Record<string, { value: unknown }> }).defaults;
+        const values = Object.fromEntries(Object.entries(defaults).map(([k, d]) => [k, structuredClone(d.value)]));
+        return { ...values, type, z, ...props };
+      };
+      RED.view.importNodes(
+        [
+          node('inject', { id: 'guess-send', name: 'send records', x: 140, y: 560, wires: [['guess-records']] }),
+          node('function', { id: 'guess-records', name: 'records', func, x: 320, y: 560, wires: [['guess-scorer']] }),
+          node('stream-ml-anomaly-scorer', {
+            id: 'guess-scorer',
+            model: 'guess-demo',
+            labelField: 'outlier',
+            x: 500,
+            y: 560,
+            wires: [['guess-learner']],
+          }),
+          node('stream-ml-online-learner', {
+            id: 'guess-learner',
+            model: 'guess-demo',
+            x: 680,
+            y: 560,
+            wires: [[], []],
+          }),
+        ],
+        { generateIds: false },
+      );
+    }, records);
+    // Complete as from the palette: the editor finds nothing wrong with them.
+    const invalid = await page.evaluate(() =>
+      ['guess-send', 'guess-records', 'guess-scorer', 'guess-learner'].filter(
+        (id) => (RED.nodes.node(id) as { valid?: boolean }).valid === false,
+      ),
+    );
+    assert.deepEqual(invalid, []);
+    await deploy(page);
+    await page.locator('[id="guess-send"] .red-ui-flow-node-button').click();
+
+    await openSidebarTab(page);
+    const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="guess-demo"]');
+    const guessed = model.locator('.stream-ml-model-guessed');
+    await guessed.waitFor();
+    assert.match(
+      (await guessed.locator('.stream-ml-model-guessed-types').textContent()) ?? '',
+      /^Attribute types guessed from the first records: id X, f1 C, f2 C, f3 C, outlier B \(label\)\./,
+    );
+    await screenshot(page, 'editor-sidebar-guessed');
+    assert.equal(await page.evaluate(() => RED.nodes.dirty()), false);
+    await guessed.locator('button.stream-ml-copy-guess').click();
+
+    // The learner's dialog opens with the guess in its table, and the flow has a change to deploy.
+    const rows = page.locator('#node-input-attributes-rows > div');
+    await rows.nth(4).waitFor();
+    const shown = [];
+    for (let i = 0; i < (await rows.count()); i++) {
+      const row = rows.nth(i);
+      shown.push({
+        name: await row.locator('.stream-ml-attr-name').inputValue(),
+        type: await row.locator('.stream-ml-attr-type').inputValue(),
+        label: await row.locator('.stream-ml-attr-label').isChecked(),
+      });
+    }
+    const expected = [
+      { name: 'id', type: 'X', label: false },
+      ...['f1', 'f2', 'f3'].map((name) => ({ name, type: 'C', label: false })),
+      { name: 'outlier', type: 'B', label: true },
+    ];
+    assert.deepEqual(shown, expected);
+    await page.waitForTimeout(500);
+    await screenshot(page, 'editor-sidebar-guess-copied');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+    const learner = await page.evaluate(() => {
+      const n = RED.nodes.node('guess-learner') as { attributes: unknown; changed: boolean };
+      return { attributes: n.attributes, changed: n.changed, dirty: RED.nodes.dirty() };
+    });
+    assert.deepEqual(learner, { attributes: expected, changed: true, dirty: true });
+
+    // Deployed as it is, the table matches what the model learned: the model is kept, and no longer guessed.
+    await deploy(page);
+    await guessed.waitFor({ state: 'detached' });
+    assert.match((await model.locator('.stream-ml-model-records').textContent()) ?? '', /^100 records learned/);
+    assert.deepEqual(errorsOf(nodeRed.problems), []);
     assert.deepEqual(pageErrors, []);
   });
 });

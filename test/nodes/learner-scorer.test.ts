@@ -485,6 +485,168 @@ describe('bad records', { skip: shuttleMissing() }, () => {
   });
 });
 
+describe(
+  'an empty attribute table: the guess is shown, and a scorer’s label field is never learned',
+  { skip: shuttleMissing() },
+  () => {
+    /** What the nodes warned, as text. */
+    const warnings = (): string[] =>
+      helper
+        .log()
+        .args.map((a: { level: number; msg: unknown }[]) => a[0])
+        .filter((e: { level: number }) => e.level === 30)
+        .map((e: { msg: unknown }) => String(e.msg));
+    const summary = () =>
+      listModels()
+        .find((m) => m.name === 'shuttle')!
+        .summary();
+
+    /** The features the model learns (its statistics' names). */
+    const learnedFeatures = (model: Model): string[] => model.statistics().features.map((f) => f.name);
+
+    /** ROC-AUC of the scores the scorer gave the first `count` Shuttle records, leaving out the first `skip`. */
+    async function scorerAuc(table: unknown[], count: number, skip: number): Promise<{ auc: number; model: Model }> {
+      const { records } = readShuttle();
+      await helper.load(NODES, [
+        tab,
+        scorer('s1', { labelField: 'outlier' }, [['l1']]),
+        learner('l1', { attributes: table }, [['out'], []]),
+        sink('out'),
+      ]);
+      const scores: number[] = [];
+      const labels: number[] = [];
+      for (const [i, record] of records.slice(0, count).entries()) {
+        const msg = await send('s1', { payload: { ...record } }, 'out');
+        if (i < skip) continue;
+        scores.push((msg.anomaly as { score: number }).score);
+        labels.push(record.outlier);
+      }
+      const model = flowModel('l1');
+      await helper.unload();
+      return { auc: rocAuc(scores, labels), model };
+    }
+
+    test('Shuttle with an empty table and a scorer labelled outlier: outlier is not learned, ROC-AUC as with the table', async () => {
+      // The first 64 records are kept for the guess and scored 0, so both are measured from record 65 on.
+      const guessed = await scorerAuc([], 3000, 64);
+      const filled = await scorerAuc(SHUTTLE_ATTRIBUTES, 3000, 64);
+      assert.ok(guessed.model.schemaGuessed);
+      assert.deepEqual(
+        learnedFeatures(guessed.model),
+        Array.from({ length: 9 }, (_, i) => `f${i + 1}`),
+      );
+      assert.equal(guessed.model.schema.find((a) => a.name === 'outlier')?.role, 'label');
+      assert.ok(filled.auc > 0.98, `ROC-AUC with the table filled ${filled.auc}`);
+      assert.ok(Math.abs(guessed.auc - filled.auc) < 0.005, `guessed ${guessed.auc}, filled ${filled.auc}`);
+    });
+
+    test('the learner warns with the guessed types; an id that counts up is not learned; the sidebar says so', async () => {
+      const records = readShuttle()
+        .records.slice(0, 100)
+        .map((r, i) => ({ id: 1000 + i, ...r }));
+      await helper.load(NODES, [tab, learner('l1', { attributes: [] }, [['out'], []]), sink('out')]);
+      for (const record of records) await send('l1', { payload: record }, 'out');
+      const sensors = Array.from({ length: 9 }, (_, i) => `f${i + 1} C`).join(', ');
+      assert.ok(
+        warnings().includes(
+          `guessed the attribute types of model "shuttle" from the first records: id X, ${sensors}, outlier B (label); ` +
+            'fill the attribute table to fix them (the stream ML sidebar copies this guess into it)',
+        ),
+        warnings().join('\n'),
+      );
+      assert.equal(flowModel('l1').recordsLearned, 100);
+      assert.ok(!learnedFeatures(flowModel('l1')).includes('id'));
+      assert.deepEqual(
+        { guessed: summary().schemaGuessed, learners: summary().learners },
+        { guessed: true, learners: ['l1'] },
+      );
+      // The guess copied into the table (as the sidebar does) keeps the model, which no longer counts as guessed.
+      const table = flowModel('l1').schema.map((a) => ({ name: a.name, type: a.type, label: a.role === 'label' }));
+      const kept = flowModel('l1');
+      await helper.setFlows([tab, learner('l1', { attributes: table }, [['out'], []]), sink('out')], 'full');
+      await until(() => summary().exists);
+      assert.equal(flowModel('l1'), kept);
+      assert.equal(summary().schemaGuessed, false);
+    });
+
+    // A label under a name the guess does not know: only the scorer's label field tells.
+    const faultRecords = (count: number) =>
+      readShuttle()
+        .records.slice(0, count)
+        .map(({ outlier, ...sensors }) => ({ ...sensors, fault: outlier }));
+
+    for (const order of ['scorer first', 'learner first']) {
+      test(`a scorer's label field (fault) is taken as the label of a guessed schema, ${order} in the flow`, async () => {
+        const nodes = [
+          scorer('s1', { labelField: 'fault' }, [['l1']]),
+          learner('l1', { attributes: [] }, [['out'], []]),
+        ];
+        if (order === 'learner first') nodes.reverse();
+        await helper.load(NODES, [tab, ...nodes, sink('out')]);
+        for (const record of faultRecords(200)) await send('s1', { payload: record }, 'out');
+        assert.deepEqual(flowModel('l1').schema.at(-1), { name: 'fault', type: 'B', role: 'label' });
+        assert.ok(!learnedFeatures(flowModel('l1')).includes('fault'));
+      });
+    }
+
+    test('a scorer deployed while the model still gathers records for its guess: the guess takes its label field', async () => {
+      const flow = [tab, learner('l1', { attributes: [] }, [['out'], []]), sink('out')];
+      await helper.load(NODES, flow);
+      const records = faultRecords(200);
+      for (const record of records.slice(0, 20)) await send('l1', { payload: record }, 'out');
+      const guessing = flowModel('l1');
+      assert.deepEqual(guessing.schema, [], 'no schema yet');
+      await helper.setFlows([...flow, scorer('s1', { labelField: 'fault' }, [['l1']])], 'nodes');
+      for (const record of records.slice(20)) await send('s1', { payload: record }, 'out');
+      assert.equal(flowModel('l1'), guessing, 'the same model, nothing it learned lost');
+      assert.equal(guessing.recordsLearned, 200);
+      assert.deepEqual(guessing.schema.at(-1), { name: 'fault', type: 'B', role: 'label' });
+    });
+
+    test('a table that types the label field as a feature is overruled, with a warning', async () => {
+      const table = [
+        ...SHUTTLE_ATTRIBUTES.filter((a) => a.name !== 'outlier'),
+        { name: 'fault', type: 'C', label: false },
+      ];
+      await helper.load(NODES, [
+        tab,
+        learner('l1', { attributes: table }, [['out'], []]),
+        scorer('s1', { labelField: 'fault' }, [['l1']]),
+        sink('out'),
+      ]);
+      for (const record of faultRecords(50)) await send('s1', { payload: record }, 'out');
+      assert.deepEqual(flowModel('l1').schema.at(-1), { name: 'fault', type: 'C', role: 'label' });
+      assert.equal(flowModel('l1').recordsLearned, 50);
+      assert.ok(
+        warnings().includes(
+          'a scorer of model "shuttle" reads "fault" as its label: taken as the label, not learned ' +
+            '(the attribute table types "fault" C)',
+        ),
+        warnings().join('\n'),
+      );
+    });
+
+    test('a scorer deployed later, reading a field the model learned, starts a model that does not learn it', async () => {
+      const flow = [tab, learner('l1', { attributes: [] }, [['out'], []]), sink('out')];
+      await helper.load(NODES, flow);
+      for (const record of faultRecords(100)) await send('l1', { payload: record }, 'out');
+      assert.ok(learnedFeatures(flowModel('l1')).includes('fault'), 'without a scorer, fault looks like a 0/1 sensor');
+      // Only the new scorer starts (a "modified nodes" deploy); the learner runs on.
+      await helper.setFlows([...flow, scorer('s1', { labelField: 'fault' }, [['l1']])], 'nodes');
+      await until(() => flowModel('l1').recordsLearned === 0);
+      assert.ok(
+        warnings().includes(
+          'model "shuttle" learns "fault" as a feature, which a scorer reads as its label: starting a new model ' +
+            'that takes it as the label',
+        ),
+        warnings().join('\n'),
+      );
+      for (const record of faultRecords(100)) await send('s1', { payload: record }, 'out');
+      assert.deepEqual(flowModel('l1').schema.at(-1), { name: 'fault', type: 'B', role: 'label' });
+    });
+  },
+);
+
 async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const start = Date.now();
   while (!condition()) {

@@ -14,7 +14,7 @@ interface Manifest {
   keywords?: string[];
   engines?: { node?: string };
   dependencies?: Record<string, string>;
-  'node-red': { version: string; nodes: Record<string, string> };
+  'node-red': { version: string; nodes: Record<string, string>; plugins?: Record<string, string> };
 }
 const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as Manifest;
 
@@ -54,6 +54,26 @@ test('node type names share the stream-ml- prefix and each has its editor file b
   }
 });
 
+test('the sidebar is an editor plugin: declared, with its runtime, editor and en-US locale files built beside it', () => {
+  const plugins = pkg['node-red'].plugins ?? {};
+  assert.deepEqual(Object.keys(plugins), ['stream-ml-sidebar']);
+  for (const [id, file] of Object.entries(plugins)) {
+    assert.match(file, /^dist\/plugins\//);
+    const js = path.join(projectRoot, file);
+    assert.ok(fs.existsSync(js), file);
+    // Node-RED pairs the editor half by file name and reads locales/<lang>/<name>.json beside it.
+    const html = js.replace(/\.js$/, '.html');
+    assert.ok(fs.existsSync(html), `${file} has no .html`);
+    const base = path.basename(file, '.js');
+    const locale = path.join(path.dirname(js), 'locales', 'en-US', `${base}.json`);
+    assert.ok(fs.existsSync(locale), `${file} has no en-US locale`);
+    assert.ok(JSON.parse(fs.readFileSync(locale, 'utf8'))[id], `the locale holds the ${id} strings`);
+    // Both halves register the plugin under the same id.
+    assert.ok(fs.readFileSync(html, 'utf8').includes(`RED.plugins.registerPlugin('${id}'`), `${id} in the .html`);
+    assert.ok(fs.readFileSync(js, 'utf8').includes(`registerPlugin('${id}'`), `${id} in the .js`);
+  }
+});
+
 test('every non-config node is used in an example flow', () => {
   const dir = path.join(projectRoot, 'examples');
   const used = new Set<string>();
@@ -75,7 +95,7 @@ test('every example flow parses and its node ids are unique', () => {
   }
 });
 
-test('npm pack ships only dist, examples, README, LICENSE and package.json', () => {
+test('npm pack ships only dist (src, nodes, plugins), examples, README, LICENSE and package.json', () => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
     cwd: projectRoot,
     encoding: 'utf8',
@@ -83,8 +103,17 @@ test('npm pack ships only dist, examples, README, LICENSE and package.json', () 
   const files = (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
   assert.ok(files.length > 5);
   for (const file of files) {
-    assert.match(file, /^(dist\/(src|nodes)\/|examples\/|README\.md$|LICENSE$|package\.json$)/, file);
+    assert.match(file, /^(dist\/(src|nodes|plugins)\/|examples\/|README\.md$|LICENSE$|package\.json$)/, file);
   }
   assert.ok(files.some((f) => f.startsWith('dist/nodes/')));
+  for (const file of Object.values(pkg['node-red'].plugins ?? {})) {
+    const locale = path.posix.join(
+      path.posix.dirname(file),
+      'locales',
+      'en-US',
+      path.posix.basename(file, '.js') + '.json',
+    );
+    for (const shipped of [file, file.replace(/\.js$/, '.html'), locale]) assert.ok(files.includes(shipped), shipped);
+  }
   assert.ok(!files.some((f) => f.startsWith('dist/test/')));
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createModel, guessSchema, RecordEncoder, type AttributeSpec } from '../../../src/engine';
+import { createModel, guessSchema, modelFromJSON, RecordEncoder, type AttributeSpec } from '../../../src/engine';
+import { isIdName } from '../../../src/engine/schema';
 
 const schema: AttributeSpec[] = [
   { name: 'temp', type: 'C' },
@@ -125,6 +126,57 @@ describe('guessSchema', () => {
       { name: '0', type: 'C' },
       { name: '1', type: 'T' },
     ]);
+  });
+
+  it('takes the fields named in labelFields as the label, whatever their name', () => {
+    const records = Array.from({ length: 10 }, (_, i) => ({ x: i * 0.5, fault: i === 4 ? 1 : 0 }));
+    assert.deepEqual(guessSchema(records)[1], { name: 'fault', type: 'B' });
+    assert.deepEqual(guessSchema(records, ['fault'])[1], { name: 'fault', type: 'B', role: 'label' });
+    assert.deepEqual(guessSchema(records, ['elsewhere']), guessSchema(records));
+  });
+
+  it('ignores (X) a field named like an id whose integers count up in every record, and nothing else', () => {
+    const rows = (id: (i: number) => unknown, count = 20) =>
+      Array.from({ length: count }, (_, i) => ({ id: id(i), x: Math.cos(i) }));
+    const typeOfId = (records: Record<string, unknown>[]) => guessSchema(records)[0].type;
+    assert.equal(typeOfId(rows((i) => 100 + i)), 'X', 'a counter');
+    assert.equal(typeOfId(rows((i) => 3 * i)), 'X', 'gaps are fine');
+    assert.equal(typeOfId(rows((i) => String(7 + i))), 'X', 'as text, as from a CSV');
+    assert.equal(typeOfId(rows((i) => (i % 2 ? i : i + 2))), 'C', 'out of order: partitions interleaved');
+    assert.equal(typeOfId(rows((i) => i % 5)), 'C', 'repeats');
+    assert.equal(typeOfId(rows((i) => i + 0.5)), 'C', 'not integers');
+    assert.equal(typeOfId(rows((i) => i, 7)), 'C', 'too few records to tell');
+    const missing = rows((i) => i).map((r, i) => (i === 3 ? { x: r.x } : r));
+    assert.equal(guessSchema(missing).find((a) => a.name === 'id')?.type, 'C', 'missing in a record');
+    // The same counter under another name is a measurement as far as the guess can tell.
+    assert.equal(guessSchema(rows((i) => i).map(({ id, x }) => ({ valid: id, x })))[0].type, 'C');
+    for (const name of ['id', 'ID', '_id', 'idx', 'index', 'seq', 'row', 'record_id', 'event-id', 'recordId', 'msgID'])
+      assert.ok(isIdName(name), name);
+    for (const name of ['valid', 'paid', 'humid', 'identity', 'f1', 'rows']) assert.ok(!isIdName(name), name);
+  });
+
+  it('a model says whether its schema was guessed; label fields set before the guess apply, and survive a snapshot', () => {
+    const given = createModel({ attributes: [{ name: 'x', type: 'C' }] });
+    assert.equal(given.schemaGuessed, false);
+    const model = createModel({ labelFields: ['fault'] });
+    const record = (i: number) => ({ x: Math.sin(i), alarm: i % 9 === 0 ? 1 : 0, fault: i % 7 === 0 ? 1 : 0 });
+    for (let i = 0; i < 10; i++) model.learnOne(record(i));
+    assert.equal(model.schemaGuessed, false, 'still gathering records');
+    // Through a snapshot while still guessing, then one more label field.
+    const restored = modelFromJSON(JSON.parse(JSON.stringify(model)));
+    restored.setLabelFields(['fault', 'alarm']);
+    for (let i = 10; i < 80; i++) restored.learnOne(record(i));
+    assert.equal(restored.schemaGuessed, true);
+    assert.deepEqual(restored.schema, [
+      { name: 'x', type: 'C' },
+      { name: 'alarm', type: 'B', role: 'label' },
+      { name: 'fault', type: 'B', role: 'label' },
+    ]);
+    assert.equal(modelFromJSON(JSON.parse(JSON.stringify(restored))).schemaGuessed, true);
+    // Once the schema is known, label fields change nothing.
+    restored.setLabelFields(['x']);
+    assert.equal(restored.schema[0].role, undefined);
+    assert.throws(() => createModel({ labelFields: 'fault' as never }), /labelFields must be an array/);
   });
 
   it('lets a model without attributes guess them from its first records and expose the guess', () => {
