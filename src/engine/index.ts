@@ -48,3 +48,4 @@ export {
   type EvaluatorSnapshot,
   type ThresholdMetrics,
 } from './evaluation';
+export { LearnedPositions, type LearnedPositionsSnapshot } from './learned-positions';

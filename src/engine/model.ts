@@ -1,5 +1,6 @@
 // The model: schema + statistics + detector + threshold behind one record-level API, with versioned snapshots.
 import { createDetector, detectorFromJSON, type Detector, DETECTOR_NAMES } from './detectors';
+import { LearnedPositions, type LearnedPositionsSnapshot } from './learned-positions';
 import { guessSchema, RecordEncoder, validateSchema } from './schema';
 import { RunningStatistics, type RunningStatisticsSnapshot } from './statistics';
 import { createThreshold, thresholdFromJSON, type Threshold } from './thresholds';
@@ -55,6 +56,8 @@ export interface ModelSnapshot {
   /** The extra detectors and their thresholds, in the order of options.extraDetectors (absent in version 2). */
   extraDetectors?: { detector: unknown; threshold: unknown }[];
   recordsLearned: number;
+  /** Per source, the last position learned (absent in older snapshots and when nothing came from a source). */
+  positions?: LearnedPositionsSnapshot;
 }
 
 /** A detector the model learns beside its default one; null until the schema is known. */
@@ -86,6 +89,12 @@ export interface Model {
   readonly detectors: DetectorName[];
   /** The options it was made with, defaults filled in (a copy). */
   readonly resolvedOptions: ResolvedOptions;
+  /**
+   * Per source (e.g. a Kafka topic and partition), the last position learned: the adapter that learns a record
+   * with a position advances it, so a replayed record is known and not learned twice. Kept in the snapshot and by
+   * merge (the furthest of both).
+   */
+  readonly positions: LearnedPositions;
   /**
    * Scores a record with the model as it stands; does not learn it. topContributions limits the contributions
    * listed to the largest ones (their shares stay shares of the whole score). detector picks one of the model's
@@ -166,6 +175,7 @@ class StreamModel implements Model {
   private labelFields: string[];
   private guessed = false;
   private learned = 0;
+  positions = new LearnedPositions();
   /** Scratch vectors, reused for every record. */
   private x = new Float64Array(0);
   private parts = new Float64Array(0);
@@ -354,13 +364,16 @@ class StreamModel implements Model {
       // A model still guessing its schema: learn the other's pending records instead.
       if (other.encoder === null) {
         for (const r of other.pending) this.learnOne(r);
+        this.positions.merge(other.positions);
         return;
       }
       const mine = this.pending;
       const labels = this.labelFields;
+      const positions = this.positions;
       this.restoreFrom(other.toJSON());
       if (this.encoder === null) this.labelFields = labelFieldList([...labels, ...this.labelFields]);
       for (const r of mine) this.learnOne(r);
+      this.positions.merge(positions);
       return;
     }
     const a = JSON.stringify(this.encoder.attributes);
@@ -397,6 +410,7 @@ class StreamModel implements Model {
     });
     for (let a = 0; a < this.counts.length; a++) this.counts[a] += other.counts[a];
     this.learned += other.learned;
+    this.positions.merge(other.positions);
   }
 
   statistics(): StatisticsReport {
@@ -430,6 +444,7 @@ class StreamModel implements Model {
         threshold: e.threshold.toJSON(),
       })),
       recordsLearned: this.learned,
+      ...(this.positions.size > 0 ? { positions: this.positions.toJSON() } : {}),
     };
   }
 
@@ -450,6 +465,7 @@ class StreamModel implements Model {
     this.guessed = s.schemaGuessed === true;
     this.labelFields = labelFieldList(Array.isArray(s.labelFields) ? s.labelFields : []);
     this.learned = s.recordsLearned;
+    this.positions = s.positions === undefined ? new LearnedPositions() : LearnedPositions.fromJSON(s.positions);
     this.encoder = null;
     this.stats = null;
     this.detector = null;
