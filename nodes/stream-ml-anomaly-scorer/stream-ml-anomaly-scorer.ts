@@ -29,6 +29,8 @@ import {
   type EvaluationSummary,
   type FlowContext,
 } from '../../src/node-red/model-registry';
+import { checkpointFileFor } from '../../src/node-red/checkpoint';
+import { KafkaPositions } from '../../src/node-red/kafka-positions';
 import { RateMeter } from '../../src/node-red/rate';
 import { isBatch, messagePropertyReader, recordOf } from '../../src/node-red/records';
 import { StartGate } from '../../src/node-red/start-gate';
@@ -54,6 +56,8 @@ type Send = (msg: NodeMessage | (NodeMessage | null)[]) => void;
 /** What the scorer writes on the message: the engine's result with this node's threshold applied. */
 interface AnomalyOutput extends ScoreResult {
   model: string;
+  /** The model had learned this Kafka record already: a replay after a fault, so a duplicated prediction. */
+  replayed?: true;
   evaluation?: { rocAuc: number; precision: number; recall: number; f1: number };
 }
 
@@ -91,13 +95,22 @@ export = function register(RED: NodeAPI): void {
     }
 
     const flowContext = node.context().flow as unknown as FlowContext;
-    const entry = acquireModel((node as unknown as { z: string }).z ?? 'global', modelName, store, flowContext);
+    const flowId = (node as unknown as { z: string }).z ?? 'global';
+    const entry = acquireModel(
+      flowId,
+      modelName,
+      store,
+      flowContext,
+      checkpointFileFor(RED.settings, flowId, store, modelName),
+    );
+    const positions = new KafkaPositions();
     // The model's learners never learn the field this scorer reads as the true label (whenever they start).
     if (labelField) entry.setLabelField(node.id, labelField);
     const evaluator = labelField ? new StreamingEvaluator() : undefined;
     const rate = new RateMeter();
     let flagged = 0;
     let invalid = 0;
+    let replayed = 0;
     let lastError = '';
     // The threshold learns from the scores it sees. It is kept in flow context (node context does not outlive a
     // redeploy when no context store is configured), in the model's store, so a redeploy or, with a persistent
@@ -146,6 +159,7 @@ export = function register(RED: NodeAPI): void {
         if (!Number.isNaN(auc)) parts.push(`AUC ${auc.toFixed(3)}`);
       }
       if (invalid > 0) parts.push(`${invalid} invalid`);
+      if (replayed > 0) parts.push(`${replayed.toLocaleString('en-US')} replayed`);
       const warming = entry.model.recordsLearned === 0 || lastWarmingUp;
       node.status({
         fill: warming ? 'yellow' : 'green',
@@ -168,7 +182,7 @@ export = function register(RED: NodeAPI): void {
     let chartedModel: Model | undefined;
     let chartsScores = false;
 
-    function scoreRecord(record: DataRecord, msg: NodeMessage): AnomalyOutput {
+    function scoreRecord(record: DataRecord, msg: NodeMessage, index: number): AnomalyOutput {
       const model = entry.model;
       if (!model) {
         return {
@@ -191,6 +205,10 @@ export = function register(RED: NodeAPI): void {
       }
       // The node's own threshold replaces the model's default one; it learns from scores after the warm-up.
       const { score, warmingUp } = scored;
+      // A replay the model has learned: scored as before, but the threshold and evaluation have seen it already.
+      const source = positions.source;
+      const position = source === undefined ? 0 : positions.at(index);
+      const isReplay = source !== undefined && model.positions.covers(source, position);
       const limit = threshold.value;
       const isAnomaly = !warmingUp && score > limit;
       // Built whole, in one literal per shape: adding fields to the engine's result would grow it per message.
@@ -215,11 +233,14 @@ export = function register(RED: NodeAPI): void {
               label: scored.label,
               model: modelName,
             };
-      if (!warmingUp) threshold.observe(score);
+      if (isReplay) {
+        result.replayed = true;
+        replayed++;
+      } else if (!warmingUp) threshold.observe(score);
       lastWarmingUp = warmingUp;
       if (isAnomaly) flagged++;
       const label = labelField ? labelOf(record, labelField, result.label) : undefined;
-      if (evaluator && label !== undefined) {
+      if (evaluator && label !== undefined && !isReplay) {
         evaluator.add(result.score, label, result.isAnomaly);
         result.evaluation = liveEvaluation(evaluator);
       }
@@ -233,7 +254,10 @@ export = function register(RED: NodeAPI): void {
         lastPointAt = now;
         entry.addScore({ time: now, score: result.score, threshold: result.threshold, label });
       }
-      if (config.learn) model.learnOne(record);
+      if (config.learn && !isReplay) {
+        model.learnOne(record);
+        if (source !== undefined) model.positions.advance(source, position);
+      }
       rate.count++;
       return result;
     }
@@ -242,7 +266,8 @@ export = function register(RED: NodeAPI): void {
       const value = readRecords(msg);
       if (isBatch(value)) return handleBatch(msg, value as DataRecord[], send);
       // One record: no arrays or closures per message.
-      const anomaly = scoreRecord(recordOf(value), msg);
+      positions.read(msg, 1);
+      const anomaly = scoreRecord(recordOf(value), msg, 0);
       if (onInvalid === 'drop' && anomaly.invalid) return;
       if (writeToPayload && typeof value === 'object' && value !== null && !Array.isArray(value))
         (value as Record<string, unknown>).anomaly = anomaly;
@@ -255,8 +280,9 @@ export = function register(RED: NodeAPI): void {
       const results = new Array<AnomalyOutput>(records.length);
       let allInvalid = true;
       let anyAnomaly = false;
+      positions.read(msg, records.length);
       for (let i = 0; i < records.length; i++) {
-        const result = scoreRecord(records[i], msg);
+        const result = scoreRecord(records[i], msg, i);
         results[i] = result;
         if (!result.invalid) allInvalid = false;
         if (result.isAnomaly) anyAnomaly = true;

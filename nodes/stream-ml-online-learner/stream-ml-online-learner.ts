@@ -13,7 +13,10 @@ import {
   sameAttributes,
   settingsNotInModel,
 } from '../../src/node-red/model-config';
+import { checkpointFileFor } from '../../src/node-red/checkpoint';
+import { CheckpointBarrier } from '../../src/node-red/checkpoint-barrier';
 import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
+import { KafkaPositions } from '../../src/node-red/kafka-positions';
 import { isBatch, messagePropertyReader, recordOf, recordsOf } from '../../src/node-red/records';
 import { StartGate } from '../../src/node-red/start-gate';
 
@@ -75,12 +78,33 @@ export = function register(RED: NodeAPI): void {
 
     const sample = sampleSlot(node.id);
     const flowContext = node.context().flow as unknown as FlowContext;
-    const entry = acquireModel((node as unknown as { z: string }).z ?? 'global', modelName, store, flowContext);
+    const flowId = (node as unknown as { z: string }).z ?? 'global';
+    const entry = acquireModel(
+      flowId,
+      modelName,
+      store,
+      flowContext,
+      checkpointFileFor(RED.settings, flowId, store, modelName),
+    );
     entry.addLearner(node.id, options.attributes !== undefined);
+    // With a persistent store, a Kafka record's message is finished (and its offset committable) only once a
+    // durable checkpoint has it learned.
+    const barrier = entry.checkpointFile
+      ? new CheckpointBarrier({
+          save: () => entry.save(),
+          onError: (error) => {
+            lastError = `checkpoint failed: ${error.message}`;
+            node.warn(`saving model "${modelName}" failed: ${error.message}; its Kafka records wait for the next try`);
+            showStatus();
+          },
+        })
+      : undefined;
+    const positions = new KafkaPositions();
     const rate = new RateMeter();
     let paused = false;
     let invalid = 0;
     let skippedFlagged = 0;
+    let replayed = 0;
     let lastError = '';
     // The table rows last warned about as a scorer's label field, so a redeploy of a scorer does not repeat it.
     let warnedLabels = '';
@@ -150,6 +174,8 @@ export = function register(RED: NodeAPI): void {
         .load()
         .then((existing) => {
           started = true;
+          if (entry.loadWarning) node.warn(entry.loadWarning);
+          entry.loadWarning = undefined;
           const next = modelFor(existing);
           useModel(next);
           if (next !== existing) return entry.save();
@@ -188,6 +214,7 @@ export = function register(RED: NodeAPI): void {
       if (rate.perSecond > 0) parts.push(`${Math.round(rate.perSecond).toLocaleString('en-US')}/s`);
       if (invalid > 0) parts.push(`${invalid} invalid`);
       if (skippedFlagged > 0) parts.push(`${skippedFlagged} flagged skipped`);
+      if (replayed > 0) parts.push(`${replayed.toLocaleString('en-US')} replayed, not relearned`);
       node.status({
         fill: paused ? 'yellow' : 'green',
         shape: paused ? 'ring' : 'dot',
@@ -219,7 +246,20 @@ export = function register(RED: NodeAPI): void {
       for (let i = 0; i < records.length; i++) learnRecord(msg, records[i], i);
     }
 
+    /** Learns a record once: a Kafka record the model has learned already (a replay) is counted, not learned. */
     function learnRecord(msg: NodeMessage, record: DataRecord, index: number): void {
+      const source = positions.source;
+      if (source !== undefined) {
+        const position = positions.at(index);
+        const learned = model().positions;
+        if (learned.covers(source, position)) {
+          replayed++;
+          entry.replayed++;
+          return;
+        }
+        // Also when the record turns out invalid or flagged: it is not to be counted again.
+        learned.advance(source, position);
+      }
       if (config.skipFlagged && isFlagged((msg as { anomaly?: unknown }).anomaly, index)) {
         skippedFlagged++;
         return;
@@ -293,14 +333,18 @@ export = function register(RED: NodeAPI): void {
           return done();
         }
         const value = readRecords(msg);
+        let records = 1;
         if (isBatch(value)) {
-          const records = value as DataRecord[];
-          sample.record = records[0];
-          if (!paused) learn(msg, records);
+          const batch = value as DataRecord[];
+          records = batch.length;
+          sample.record = batch[0];
+          positions.read(msg, batch.length);
+          if (!paused) learn(msg, batch);
         } else {
           // One record: no array per message.
           const record = recordOf(value);
           sample.record = record;
+          positions.read(msg, 1);
           if (!paused) learnRecord(msg, record, 0);
         }
         if (awaitingGuess && model().schemaGuessed) {
@@ -309,7 +353,8 @@ export = function register(RED: NodeAPI): void {
         }
         lastError = '';
         send(msg); // to the first output, as [msg, null] would, without an array per message
-        done();
+        if (barrier && positions.source !== undefined && !paused) barrier.hold(done, records);
+        else done();
       } catch (error) {
         lastError = (error as Error).message;
         showStatus();
@@ -329,7 +374,7 @@ export = function register(RED: NodeAPI): void {
       if (statsTimer) clearInterval(statsTimer);
       gate
         .settled()
-        .then(() => entry.save())
+        .then(() => (barrier ? barrier.close() : entry.save()))
         .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
         .finally(() => {
           entry.removeLearner(node.id);

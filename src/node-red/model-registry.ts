@@ -2,6 +2,7 @@
 // persistent store, saved); this registry holds the live instance so a message costs a Map lookup, not a context
 // read, and remembers what the editor's sidebar shows.
 import { modelFromJSON, type Model } from '../engine';
+import { readFileIfPresent, writeFileDurably } from './durable-file';
 
 /** The part of Node-RED's flow context the registry uses (callback form works with every store). */
 export interface FlowContext {
@@ -61,6 +62,12 @@ export class ModelEntry {
   private readonly scoreRing: ScorePoint[] = [];
   private scoreNext = 0;
   private changed = true;
+  /** Records a learner was given again (a replay after a fault) and did not learn a second time. */
+  replayed = 0;
+  /** Something the last load had to work around (a damaged checkpoint), for a learner to warn about once. */
+  loadWarning: string | undefined;
+  /** Saves run one after another, so a checkpoint never overwrites a later one. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     readonly id: string,
@@ -68,16 +75,24 @@ export class ModelEntry {
     readonly name: string,
     readonly store: string | undefined,
     private readonly context: FlowContext,
+    /** With a persistent store: the durable checkpoint written before every save (see checkpoint.ts). */
+    readonly checkpointFile: string | undefined,
   ) {}
 
-  /** Reads the model from flow context once: a live model (redeploy) is reused, a snapshot (restart) revived. */
+  /**
+   * Reads the model once: a live model in context (redeploy) is reused; else the checkpoint, when there is one,
+   * wins over the context store's value (every save writes the checkpoint first, so it is never older).
+   */
   load(): Promise<Model | undefined> {
     if (this.model) return Promise.resolve(this.model);
     this.loading ??= readContext(this.context, this.name, this.store)
-      .then((value) => {
+      .then(async (value) => {
+        if (isLiveModel(value)) return value;
+        const checkpoint = await this.readCheckpoint();
+        if (checkpoint) return checkpoint;
         if (value === undefined || value === null) return undefined;
         try {
-          return isLiveModel(value) ? value : modelFromJSON(value);
+          return modelFromJSON(value);
         } catch (error) {
           throw new Error(`the value under "${this.name}" in flow context is not a model: ${(error as Error).message}`);
         }
@@ -97,9 +112,34 @@ export class ModelEntry {
     return this.loading;
   }
 
-  /** Writes the live model to flow context; a persistent store serialises it through its toJSON(). */
+  private async readCheckpoint(): Promise<Model | undefined> {
+    if (!this.checkpointFile) return undefined;
+    try {
+      const text = await readFileIfPresent(this.checkpointFile);
+      return text === undefined ? undefined : modelFromJSON(text);
+    } catch (error) {
+      this.loadWarning =
+        `the checkpoint ${this.checkpointFile} could not be read (${(error as Error).message}): using the ` +
+        `context store's model; it is overwritten at the next save`;
+      return undefined;
+    }
+  }
+
+  /**
+   * Writes the live model to flow context, with a persistent store after writing it durably to its checkpoint.
+   * The snapshot is taken now, synchronously: what was learned before this call is in it.
+   */
   save(): Promise<void> {
-    return writeContext(this.context, this.name, this.model, this.store);
+    const model = this.model;
+    const text = this.checkpointFile && model ? JSON.stringify(model) : undefined;
+    const file = this.checkpointFile;
+    const write = async (): Promise<void> => {
+      if (file && text !== undefined) await writeFileDurably(file, text);
+      await writeContext(this.context, this.name, model, this.store);
+    };
+    const saved = this.saving.then(write, write);
+    this.saving = saved.catch(() => undefined);
+    return saved;
   }
 
   replace(model: Model | undefined): void {
@@ -188,6 +228,7 @@ export class ModelEntry {
       schemaGuessed: model !== undefined && model.schemaGuessed && ![...this.learners.values()].some(Boolean),
       learners: [...this.learners.keys()],
       recordsLearned: model?.recordsLearned ?? 0,
+      replayed: this.replayed,
       detectors: model?.detectors ?? [],
       learnRate: this.learnRate,
       schema,
@@ -216,6 +257,8 @@ export interface ModelSummary {
   /** The ids of the model's learner nodes (the sidebar copies a guessed schema into their tables). */
   learners: string[];
   recordsLearned: number;
+  /** Records replayed from Kafka (after a fault) that the model had learned already and did not learn again. */
+  replayed: number;
   /** The detectors the model learns, its default first. */
   detectors: string[];
   learnRate: number;
@@ -244,17 +287,21 @@ export function isLiveModel(value: unknown): value is Model {
 
 const entries = new Map<string, ModelEntry>();
 
-/** The entry for a model name in a flow; every acquire is paired with a release when the node closes. */
+/**
+ * The entry for a model name in a flow; every acquire is paired with a release when the node closes. Every node
+ * of the model passes the same checkpoint file (checkpointFileFor): whichever node loads the model first reads it.
+ */
 export function acquireModel(
   flowId: string,
   name: string,
   store: string | undefined,
   context: FlowContext,
+  checkpointFile?: string,
 ): ModelEntry {
   const id = `${flowId}/${store ?? ''}/${name}`;
   let entry = entries.get(id);
   if (!entry) {
-    entry = new ModelEntry(id, flowId, name, store, context);
+    entry = new ModelEntry(id, flowId, name, store, context, checkpointFile);
     entries.set(id, entry);
   }
   entry.users++;

@@ -1,0 +1,107 @@
+// Holds the done() of messages whose records were learned until a durable checkpoint includes them. A Kafka
+// consumer commits an offset only once the flow has finished its message, so it then never commits past what a
+// saved model has learned: after a crash it resumes at or before that point, and the model skips what it has.
+// Checkpoints are taken one at a time, soon after messages are held (at once when many are), so the consumer's
+// in-flight window keeps moving.
+
+type Done = () => void;
+
+export interface CheckpointBarrierOptions {
+  /** Writes the checkpoint; takes the snapshot synchronously, when called. */
+  save: () => Promise<void>;
+  onError: (error: Error) => void;
+  /** How long held messages wait for company before a checkpoint (ms). */
+  delayMs?: number;
+  /** Held records that start a checkpoint at once. */
+  eagerRecords?: number;
+  /** The wait before trying again after a failed checkpoint (ms). */
+  retryMs?: number;
+}
+
+export class CheckpointBarrier {
+  private held: Done[] = [];
+  private heldRecords = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  private readonly delayMs: number;
+  private readonly eagerRecords: number;
+  private readonly retryMs: number;
+  /** Checkpoints written, for the status. */
+  checkpoints = 0;
+
+  constructor(private readonly options: CheckpointBarrierOptions) {
+    this.delayMs = options.delayMs ?? 50;
+    this.eagerRecords = options.eagerRecords ?? 500;
+    this.retryMs = options.retryMs ?? 1_000;
+  }
+
+  /** Messages waiting for a checkpoint. */
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  /** Calls done once a checkpoint taken after this call has been written. */
+  hold(done: Done, records: number): void {
+    if (this.closed) return done();
+    this.held.push(done);
+    this.heldRecords += records;
+    this.schedule(this.delayMs);
+  }
+
+  /** The last checkpoint, then every held done(), whether it could be written or not (the node is going). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+    const dones = this.take();
+    try {
+      await this.options.save();
+    } finally {
+      for (const done of dones) done();
+    }
+  }
+
+  private schedule(delay: number): void {
+    if (this.running || this.closed || this.held.length === 0) return;
+    if (this.heldRecords >= this.eagerRecords) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.checkpoint();
+    } else this.timer ??= setTimeout(() => this.checkpoint(), delay);
+  }
+
+  private take(): Done[] {
+    const dones = this.held;
+    this.held = [];
+    this.heldRecords = 0;
+    return dones;
+  }
+
+  private checkpoint(): void {
+    this.timer = undefined;
+    const records = this.heldRecords;
+    const dones = this.take();
+    let retry = false;
+    this.running = this.options
+      .save()
+      .then(
+        () => {
+          this.checkpoints++;
+          for (const done of dones) done();
+        },
+        (error: Error) => {
+          // Not durable: they wait for the next checkpoint.
+          this.held = dones.concat(this.held);
+          this.heldRecords += records;
+          retry = true;
+          this.options.onError(error);
+        },
+      )
+      .finally(() => {
+        this.running = undefined;
+        this.schedule(retry ? this.retryMs : this.delayMs);
+      });
+  }
+}
