@@ -11,6 +11,8 @@ export interface NodeRedProcess {
   url: string;
   output: () => string;
   stop(): Promise<void>;
+  /** SIGKILL: the process ends at once, as in a crash or power loss. */
+  kill(): Promise<void>;
 }
 
 export function freePort(): Promise<number> {
@@ -68,6 +70,11 @@ export async function startNodeRed(userDir: string, timeoutMs = 60_000): Promise
       const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       await exited;
       clearTimeout(killer);
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }
