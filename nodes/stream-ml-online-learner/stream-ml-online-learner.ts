@@ -309,7 +309,9 @@ export = function register(RED: NodeAPI): void {
           break;
         }
         case 'merge':
-          model().merge(modelFromJSON(msg.payload));
+          // The other model's Kafka offsets are of another stream (another gateway's broker, most often): this
+          // model's own offsets stay as they are.
+          model().merge(modelFromJSON(withoutPositions(msg.payload)));
           entry.markChanged();
           break;
         case 'pause':
@@ -388,6 +390,21 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('stream-ml-online-learner', OnlineLearnerNode);
 };
+
+/** A snapshot (object or JSON text) without its learned positions; anything else is left for modelFromJSON. */
+function withoutPositions(snapshot: unknown): unknown {
+  let value = snapshot;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return snapshot;
+    }
+  }
+  if (typeof value !== 'object' || value === null || !('positions' in value)) return value;
+  const { positions: _positions, ...rest } = value as Record<string, unknown>;
+  return rest;
+}
 
 /** "a", "b": field names as a warning quotes them. */
 function quoted(names: string[]): string {

@@ -24,6 +24,8 @@ export class CheckpointBarrier {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
+  /** The last checkpoint failed. */
+  private failing = false;
   private readonly delayMs: number;
   private readonly eagerRecords: number;
   private readonly retryMs: number;
@@ -46,7 +48,7 @@ export class CheckpointBarrier {
     if (this.closed) return done();
     this.held.push(done);
     this.heldRecords += records;
-    this.schedule(this.delayMs);
+    this.schedule();
   }
 
   /** The last checkpoint, then every held done(), whether it could be written or not (the node is going). */
@@ -63,13 +65,15 @@ export class CheckpointBarrier {
     }
   }
 
-  private schedule(delay: number): void {
+  /** After a failure, the next try waits retryMs however many records wait. */
+  private schedule(): void {
     if (this.running || this.closed || this.held.length === 0) return;
-    if (this.heldRecords >= this.eagerRecords) {
+    if (this.failing) this.timer ??= setTimeout(() => this.checkpoint(), this.retryMs);
+    else if (this.heldRecords >= this.eagerRecords) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
       this.checkpoint();
-    } else this.timer ??= setTimeout(() => this.checkpoint(), delay);
+    } else this.timer ??= setTimeout(() => this.checkpoint(), this.delayMs);
   }
 
   private take(): Done[] {
@@ -83,11 +87,11 @@ export class CheckpointBarrier {
     this.timer = undefined;
     const records = this.heldRecords;
     const dones = this.take();
-    let retry = false;
     this.running = this.options
       .save()
       .then(
         () => {
+          this.failing = false;
           this.checkpoints++;
           for (const done of dones) done();
         },
@@ -95,13 +99,13 @@ export class CheckpointBarrier {
           // Not durable: they wait for the next checkpoint.
           this.held = dones.concat(this.held);
           this.heldRecords += records;
-          retry = true;
+          this.failing = true;
           this.options.onError(error);
         },
       )
       .finally(() => {
         this.running = undefined;
-        this.schedule(retry ? this.retryMs : this.delayMs);
+        this.schedule();
       });
   }
 }
