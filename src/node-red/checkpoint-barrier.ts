@@ -16,6 +16,10 @@ export interface CheckpointBarrierOptions {
   eagerRecords?: number;
   /** The wait before trying again after a failed checkpoint (ms). */
   retryMs?: number;
+  /** On close: no message held for this long means the flow has stopped sending (ms). */
+  quietMs?: number;
+  /** On close: the longest wait for that quiet (ms). */
+  closeWaitMs?: number;
 }
 
 export class CheckpointBarrier {
@@ -24,6 +28,9 @@ export class CheckpointBarrier {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
+  private lastHeldAt = 0;
+  private readonly quietMs: number;
+  private readonly closeWaitMs: number;
   /** The last checkpoint failed. */
   private failing = false;
   private readonly delayMs: number;
@@ -36,6 +43,8 @@ export class CheckpointBarrier {
     this.delayMs = options.delayMs ?? 50;
     this.eagerRecords = options.eagerRecords ?? 500;
     this.retryMs = options.retryMs ?? 1_000;
+    this.quietMs = options.quietMs ?? 100;
+    this.closeWaitMs = options.closeWaitMs ?? 2_000;
   }
 
   /** Messages waiting for a checkpoint. */
@@ -46,13 +55,20 @@ export class CheckpointBarrier {
   /** Calls done once a checkpoint taken after this call has been written. */
   hold(done: Done, records: number): void {
     if (this.closed) return done();
+    this.lastHeldAt = Date.now();
     this.held.push(done);
     this.heldRecords += records;
     this.schedule();
   }
 
-  /** The last checkpoint, then every held done(), whether it could be written or not (the node is going). */
+  /**
+   * Once messages stop coming (the consumer stops fetching when it closes; those on their way still arrive), the
+   * last checkpoint, then every held done(), whether it could be written or not (the node is going).
+   */
   async close(): Promise<void> {
+    const started = Date.now();
+    while (Date.now() - this.lastHeldAt < this.quietMs && Date.now() - started < this.closeWaitMs)
+      await new Promise((resolve) => setTimeout(resolve, this.quietMs / 2));
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

@@ -95,6 +95,7 @@ describe('CheckpointBarrier', () => {
       delayMs: 1,
       eagerRecords: 1,
       retryMs: 30,
+      quietMs: 0,
     });
     const done: number[] = [];
     barrier.hold(() => done.push(1), 1);
@@ -115,5 +116,25 @@ describe('CheckpointBarrier', () => {
     assert.deepEqual(done, [1], 'released on close even so');
     barrier.hold(() => done.push(2), 1); // after close: at once
     assert.deepEqual(done, [1, 2]);
+  });
+
+  it('on close, waits for messages still on their way, then writes one last checkpoint for them', async () => {
+    const saves: number[] = [];
+    const barrier = new CheckpointBarrier({
+      save: async () => {
+        saves.push(Date.now());
+      },
+      onError: assert.fail,
+      delayMs: 10_000, // no checkpoint but the last one
+      quietMs: 40,
+    });
+    const done: number[] = [];
+    barrier.hold(() => done.push(1), 1);
+    const closing = barrier.close();
+    await new Promise((r) => setTimeout(r, 10));
+    barrier.hold(() => done.push(2), 1); // arrives while closing
+    await closing;
+    assert.deepEqual(done, [1, 2]);
+    assert.equal(saves.length, 1);
   });
 });
