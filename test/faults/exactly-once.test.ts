@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import type { Consumer } from 'kafkajs';
 import { createModel, type StatisticsReport } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
-import { client, createTopic, uniqueName, waitFor } from '../kafka/support';
+import { client, createTopic, uniqueName, waitFor, withAdmin } from '../kafka/support';
 import { kafkaBrokers, projectRoot } from '../support/env';
 import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
@@ -185,7 +185,7 @@ interface FaultContext {
   url: string;
   flows: (secondConsumer?: boolean) => unknown[];
   /** Holds the test's producer (while the broker is down, so no send is retried into a duplicate). */
-  holdProducing: (hold: boolean) => void;
+  holdProducing: (hold: boolean) => Promise<void>;
 }
 
 /** Runs the stream with a fault mid-stream; the fault returns the moment the flow is back. */
@@ -208,26 +208,33 @@ async function runFault(
   const predictions: Prediction[] = [];
   const collector = await collectPredictions(output, predictions);
   let held = false;
+  let sending = false;
   const ctx: FaultContext = {
     nodeRed: await startNodeRed(userDir),
     userDir,
     url: '',
     flows: (second = false) => flows(input, output, groupId, second),
-    holdProducing: (hold) => {
+    // Resolves once no send is under way: a send cut off by the broker's death would be retried into duplicates.
+    holdProducing: async (hold) => {
       held = hold;
+      while (hold && sending) await new Promise((r) => setTimeout(r, 10));
     },
   };
   ctx.url = ctx.nodeRed.url;
-  const producer = client().producer();
+  // Idempotent: kafkajs retries a send the restarted broker wrote but did not acknowledge, and a duplicate in the
+  // input would (rightly) be learned twice.
+  const producer = client().producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const producing = (async () => {
     for (let next = 0; next < records.length;) {
       while (held) await new Promise((r) => setTimeout(r, 50));
       const batch = records.slice(next, next + PER_TICK);
+      sending = true;
       await producer.send({
         topic: input,
         messages: batch.map((r) => ({ key: String(r.id), value: JSON.stringify(r) })),
       });
+      sending = false;
       next += batch.length;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -239,7 +246,21 @@ async function runFault(
     await waitFor(`${faultAt} predictions before the fault`, () => unique() >= faultAt, 120_000);
     const back = await fault(ctx);
     await producing;
-    await waitFor('a prediction for every record', () => unique() >= RECORDS, 180_000);
+    // The input holds each record once (else the model would rightly learn a duplicate twice).
+    const offsets = await withAdmin((admin) => admin.fetchTopicOffsets(input));
+    assert.equal(
+      offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0),
+      RECORDS,
+      'records in the input topic',
+    );
+    await waitFor('a prediction for every record', () => unique() >= RECORDS, 60_000).catch((error: Error) => {
+      const seen = new Set(predictions.map((p) => p.id));
+      const missing = records.filter((r) => !seen.has(r.id)).map((r) => r.id);
+      throw new Error(
+        `${error.message}: ${missing.length} missing (first ${missing.slice(0, 10).join(', ')}); Node-RED said:\n` +
+          ctx.nodeRed.output().split('\n').slice(-40).join('\n'),
+      );
+    });
     let summary: ModelSummary | undefined;
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
@@ -305,14 +326,14 @@ test('the broker killed (SIGKILL) mid-stream and restarted', async (t) => {
   await runFault(
     'broker SIGKILL',
     async (ctx) => {
-      ctx.holdProducing(true);
+      await ctx.holdProducing(true);
       kafkaScript('suspend');
       try {
         await new Promise((r) => setTimeout(r, 3_000));
       } finally {
         kafkaScript('resume');
       }
-      ctx.holdProducing(false);
+      await ctx.holdProducing(false);
       return Date.now();
     },
     expectedStatistics(),
