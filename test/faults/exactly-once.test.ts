@@ -181,6 +181,8 @@ async function collectPredictions(topic: string, into: Prediction[]): Promise<Co
 
 interface FaultContext {
   nodeRed: NodeRedProcess;
+  /** The output of Node-RED processes the fault ended, for a failure's report. */
+  earlier: string[];
   userDir: string;
   url: string;
   flows: (secondConsumer?: boolean) => unknown[];
@@ -211,6 +213,7 @@ async function runFault(
   let sending = false;
   const ctx: FaultContext = {
     nodeRed: await startNodeRed(userDir),
+    earlier: [],
     userDir,
     url: '',
     flows: (second = false) => flows(input, output, groupId, second),
@@ -257,8 +260,12 @@ async function runFault(
       const seen = new Set(predictions.map((p) => p.id));
       const missing = records.filter((r) => !seen.has(r.id)).map((r) => r.id);
       throw new Error(
-        `${error.message}: ${missing.length} missing (first ${missing.slice(0, 10).join(', ')}); Node-RED said:\n` +
-          ctx.nodeRed.output().split('\n').slice(-40).join('\n'),
+        `${error.message}: ${missing.length} missing (first ${missing.slice(0, 10).join(', ')}); Node-RED warned:\n` +
+          [...ctx.earlier, ctx.nodeRed.output()]
+            .join('\n')
+            .split('\n')
+            .filter((line) => /\[(warn|error)\]/.test(line) && !/Projects disabled|Encrypted credentials/.test(line))
+            .join('\n'),
       );
     });
     let summary: ModelSummary | undefined;
@@ -312,6 +319,7 @@ test('Node-RED killed (SIGKILL) mid-stream and restarted', { skip }, async () =>
     'Node-RED SIGKILL',
     async (ctx) => {
       await ctx.nodeRed.kill();
+      ctx.earlier.push(ctx.nodeRed.output());
       ctx.nodeRed = await startNodeRed(ctx.userDir);
       ctx.url = ctx.nodeRed.url;
       return Date.now();
@@ -345,6 +353,7 @@ test('Node-RED stopped (SIGINT) mid-stream and restarted', { skip }, async () =>
     'Node-RED SIGINT',
     async (ctx) => {
       await ctx.nodeRed.stop();
+      ctx.earlier.push(ctx.nodeRed.output());
       ctx.nodeRed = await startNodeRed(ctx.userDir);
       ctx.url = ctx.nodeRed.url;
       return Date.now();
