@@ -183,7 +183,10 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
   });
 
   test('each node drags from the palette onto the workspace', async () => {
-    for (const [i, type] of paletteTypes.entries()) await dragFromPalette(page, type, 200 + i * 180, 150);
+    // Four to a row, so that every node lands inside the visible workspace.
+    for (const [i, type] of paletteTypes.entries()) {
+      await dragFromPalette(page, type, 200 + (i % 4) * 180, 150 + Math.floor(i / 4) * 100);
+    }
     const placed = (await editorNodes(page)).filter((n) => paletteTypes.includes(n.type));
     assert.deepEqual(placed.map((n) => n.type).sort(), [...paletteTypes].sort());
     await screenshot(page, 'editor-dragged');
@@ -490,10 +493,18 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     );
     assert.deepEqual(invalid, []);
     await deploy(page);
-    await page.locator('[id="guess-send"] .red-ui-flow-node-button').click();
-
     await openSidebarTab(page);
     const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="guess-demo"]');
+    // The runtime may still be starting the deployed flow when the button is first pressed (the press is then
+    // refused): press again until the model shows.
+    for (let press = 1; ; press++) {
+      await page.locator('[id="guess-send"] .red-ui-flow-node-button').click();
+      const shown = await model.waitFor({ timeout: 5_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (shown || press === 6) break;
+    }
     const guessed = model.locator('.stream-ml-model-guessed');
     await guessed.waitFor();
     assert.match(
