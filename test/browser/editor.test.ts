@@ -495,17 +495,17 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     await deploy(page);
     await openSidebarTab(page);
     const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="guess-demo"]');
+    const guessed = model.locator('.stream-ml-model-guessed');
     // The runtime may still be starting the deployed flow when the button is first pressed (the press is then
-    // refused): press again until the model shows.
+    // refused): press again until the guess shows.
     for (let press = 1; ; press++) {
       await page.locator('[id="guess-send"] .red-ui-flow-node-button').click();
-      const shown = await model.waitFor({ timeout: 5_000 }).then(
+      const shown = await guessed.waitFor({ timeout: 5_000 }).then(
         () => true,
         () => false,
       );
       if (shown || press === 6) break;
     }
-    const guessed = model.locator('.stream-ml-model-guessed');
     await guessed.waitFor();
     assert.match(
       (await guessed.locator('.stream-ml-model-guessed-types').textContent()) ?? '',
