@@ -186,7 +186,10 @@ describe('installed from the npm pack tarball into a fresh Node-RED user folder'
     }
     const editor = await fetch(new URL('plugins', base), { headers: { Accept: 'text/html' } });
     assert.match(await editor.text(), /RED\.plugins\.registerPlugin\('stream-ml-sidebar'/);
-    const messages = (await get('plugins/messages?lng=en-US')) as Record<string, { 'stream-ml-sidebar'?: { name?: string } }>;
+    const messages = (await get('plugins/messages?lng=en-US')) as Record<
+      string,
+      { 'stream-ml-sidebar'?: { name?: string } }
+    >;
     assert.ok(messages[`${pkg.name}/stream-ml-sidebar`]?.['stream-ml-sidebar']?.name, JSON.stringify(messages));
   });
 
