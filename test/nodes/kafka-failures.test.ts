@@ -136,6 +136,55 @@ test('retry, then dead-letter: a failing record is retried, then written to the 
   assert.equal(warnings.filter((w) => /failed 3 times \(refused \d\): written to dead-letter topic/.test(w)).length, 2);
 });
 
+test('retry, then dead-letter, in batch output: a failing chunk is retried whole, and each of its records is dead-lettered', async () => {
+  const topic = await createTopic('retry-batch');
+  const dlq = await createTopic('retry-batch-dlq');
+  const groupId = uniqueName('retry-batch');
+  await produceRaw(topic, records({ 4: { fail: true } }, 6));
+  await loadFlow(
+    [
+      brokerNode(),
+      consumer(topic, groupId, {
+        output: 'batch',
+        batchSize: 3,
+        onFailure: 'retry',
+        retries: 1,
+        retryBackoff: 50,
+        deadLetterTopic: dlq,
+      }),
+      functionNode("if (msg.payload.some((r) => r.fail)) throw new Error('refused a chunk'); return msg;"),
+      { id: 'seen', type: 'helper' },
+      { id: 'out', type: 'helper' },
+    ],
+    undefined,
+    [functionNodeModule()],
+  );
+  const seen = collect<{ payload: Record_[]; kafka: { offsets: string[]; attempt?: number } }>('seen');
+  await waitForAsync('every offset committed', async () => (await committedOffsets(groupId, topic))[0] === '6');
+  const failing = seen.filter((m) => m.payload.some((r) => r.fail));
+  const dead = await consumeRaw(dlq, failing[0]?.kafka.offsets.length ?? 1);
+  await helper.unload();
+  assert.deepEqual(
+    failing.map((m) => m.kafka.attempt),
+    [undefined, 2],
+  );
+  assert.deepEqual(failing[1].kafka.offsets, failing[0].kafka.offsets, 'the same records again');
+  assert.ok(failing[0].kafka.offsets.includes('4'));
+  assert.deepEqual(dead.map((d) => header(d.headers, 'x-source-offset')).sort(), [...failing[0].kafka.offsets].sort());
+  for (const d of dead) {
+    assert.equal(header(d.headers, 'x-error'), 'refused a chunk');
+    assert.equal(header(d.headers, 'x-attempts'), '2');
+    const n = Number(header(d.headers, 'x-source-offset'));
+    assert.deepEqual(JSON.parse(String(d.value)), n === 4 ? { n, fail: true } : { n });
+  }
+  // Records of the other chunks went through once.
+  const others = seen.filter((m) => !m.payload.some((r) => r.fail));
+  assert.deepEqual(
+    others.flatMap((m) => m.payload.map((r) => r.n)).sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5].filter((n) => !failing[0].kafka.offsets.includes(String(n))),
+  );
+});
+
 test('a failed record is committed only once its dead-letter write is acknowledged: while it fails, the partition commits up to it', async () => {
   const topic = await createTopic('dlq-fails');
   const groupId = uniqueName('dlq-fails');
