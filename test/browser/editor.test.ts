@@ -405,6 +405,16 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     assert.equal(await enter(page, '#node-input-valueSchema', '{ "type": "record", '), true, 'a broken schema');
     const schema = '{"type":"record","name":"Reading","fields":[{"name":"f1","type":"double"}]}';
     assert.equal(await enter(page, '#node-input-valueSchema', schema), false);
+    // The retry settings only for "retry, then dead-letter topic", which needs a dead-letter topic.
+    assert.equal(await page.locator('#node-input-onFailure').inputValue(), 'commit');
+    assert.equal(await page.locator('#node-input-tombstones').inputValue(), 'skip');
+    assert.equal(await page.locator('#node-input-deadLetterTopic').isVisible(), false);
+    await page.locator('#node-input-onFailure').selectOption('retry');
+    assert.equal(await page.locator('#node-input-retries').isVisible(), true);
+    assert.equal(await page.locator('#node-input-retryBackoff').isVisible(), true);
+    assert.equal(await enter(page, '#node-input-deadLetterTopic', ''), true, 'a dead-letter topic is required');
+    assert.equal(await enter(page, '#node-input-deadLetterTopic', 'sensors-dlq'), false);
+    assert.equal(await page.locator('#node-input-stuckTimeout').inputValue(), '60000');
     await screenshot(page, 'editor-kafka-consumer');
 
     // A new broker from the consumer's dialog: TLS and SASL fields appear when chosen.
@@ -432,7 +442,14 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
       const b = RED.nodes.node(c.broker as string) as Record<string, unknown> | null;
       const credentials = (b?.credentials ?? {}) as Record<string, unknown>;
       return {
-        consumer: { topics: c.topics, output: c.output, valueEncoding: c.valueEncoding, valid: c.valid },
+        consumer: {
+          topics: c.topics,
+          output: c.output,
+          valueEncoding: c.valueEncoding,
+          onFailure: c.onFailure,
+          deadLetterTopic: c.deadLetterTopic,
+          valid: c.valid,
+        },
         broker: b && { brokers: b.brokers, tls: b.tls, saslMechanism: b.saslMechanism, valid: b.valid },
         username: credentials.saslUsername,
         // Passwords live in credentials, never among the node's own (exported) properties.
@@ -440,7 +457,14 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
       };
     }, consumer.id);
     assert.deepEqual(saved, {
-      consumer: { topics: 'sensors', output: 'batch', valueEncoding: 'avro', valid: true },
+      consumer: {
+        topics: 'sensors',
+        output: 'batch',
+        valueEncoding: 'avro',
+        onFailure: 'retry',
+        deadLetterTopic: 'sensors-dlq',
+        valid: true,
+      },
       broker: { brokers: 'kafka-1:9093, kafka-2:9093', tls: true, saslMechanism: 'scram-sha-256', valid: true },
       username: 'edge-gateway',
       passwordInProperties: false,
