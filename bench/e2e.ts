@@ -1,5 +1,6 @@
 // `npm run bench:e2e`: the whole pipeline, Kafka in → score → learn → Kafka out, beside references from the same run,
-// against the local broker (KAFKA_BROKERS, else the one scripts/kafka.mjs runs, or starts and stops again). Each
+// against the local broker (KAFKA_BROKERS, else the one scripts/kafka.mjs runs, or starts: it is left running, as
+// other runs may have found it meanwhile; `npm run kafka:stop` stops it). Each
 // variant runs in a process of its own:
 //   kafkajs  a plain kafkajs consume → produce pipe (bench/e2e-pipe.ts): the ceiling of the client on this machine;
 //   record   our consumer → anomaly scorer → online learner → producer in a real `node-red` process, one message per
@@ -21,8 +22,9 @@
 //               timestamp to its output record's (p50, p99, max).
 // Peak RSS is the process's VmHWM over both. Figures only: nothing fails on time. Writes bench/results/e2e.json.
 //   npm run bench:e2e -- --seconds 5 --variants kafkajs,record      a short run
-//   --runs 3  median of three full-speed runs;  --cpu-prof  CPU profiles of the Node-RED processes (part of the
-//   profiling behind the README's figures) into .cache/bench-e2e/profiles
+//   --runs 3  median of three full-speed runs;  --cpu-prof  CPU profiles of the Node-RED processes, into
+//   .cache/bench-e2e/profiles;  --probe  counters of what the pipeline waits on (bench/e2e-probe.ts), into
+//   .cache/bench-e2e/probes and the results
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -57,6 +59,9 @@ const { values: args } = parseArgs({
     records: { type: 'string' },
     runs: { type: 'string', default: '1' },
     'cpu-prof': { type: 'boolean', default: false },
+    probe: { type: 'boolean', default: false },
+    options: { type: 'string' },
+    'node-args': { type: 'string', default: '' },
     out: { type: 'string', default: path.join(root, 'bench', 'results', 'e2e.json') },
   },
 });
@@ -67,6 +72,12 @@ const RUNS = Number(args.runs);
 // Enough for --seconds of the fastest variant seen on this machine (the kafkajs pipe, well under 100k/s).
 const RECORDS = Number(args.records ?? SECONDS * 100_000);
 const CPU_PROF = args['cpu-prof'] === true;
+const PROBE = args.probe === true;
+// Settings that differ from the defaults, by node id (consumer, scorer, learner, producer): for measuring what an
+// option changes, e.g. --options '{"consumer":{"maxInFlight":4000}}'. The results say which were used.
+// Options for node itself in the Node-RED processes, e.g. --node-args=--max-semi-space-size=32 (GC).
+const NODE_ARGS = args['node-args'].split(' ').filter(Boolean);
+const OPTIONS = JSON.parse(args.options ?? '{}') as Record<string, Record<string, unknown>>;
 const chosen = args.variants.split(',').map((v) => v.trim()) as Variant[];
 for (const v of chosen) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}: use ${VARIANTS.join(',')}`);
 
@@ -83,6 +94,14 @@ function cpuSeconds(pid: number): number {
 function peakRssMiB(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) / 1024 : NaN;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -226,6 +245,8 @@ function withId(bodies: string[], id: number): string {
 
 interface Target {
   pid: number;
+  /** Tells the probe, if there is one in the process, that the measurement starts. */
+  measuring(): void;
   /** Ends the process (SIGKILL, or SIGINT when CPU profiles are written, which needs a clean exit). */
   end(): Promise<void>;
   output(): string;
@@ -244,6 +265,7 @@ function startPipe(brokers: string, input: string, output: string, group: string
   return {
     pid: child.pid ?? 0,
     output: () => text,
+    measuring: () => undefined,
     async end() {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
@@ -260,7 +282,7 @@ const SHUTTLE_ATTRIBUTES = [
 
 function ourFlow(output: 'record' | 'batch', brokers: string, input: string, out: string, group: string): FlowNode[] {
   const z = 'e2e';
-  return [
+  const nodes: FlowNode[] = [
     { id: z, type: 'tab', label: 'e2e' },
     { id: 'broker', type: 'stream-ml-kafka-broker', brokers, clientId: 'bench-e2e' },
     {
@@ -303,6 +325,7 @@ function ourFlow(output: 'record' | 'batch', brokers: string, input: string, out
     },
     { id: 'producer', type: 'stream-ml-kafka-producer', z, broker: 'broker', topic: out, acks: 'all', wires: [] },
   ];
+  return nodes.map((n) => ({ ...n, ...OPTIONS[n.id] }));
 }
 
 // The two nodes between the peer's consumer and producer: its consumer sends the kafkajs message object as
@@ -435,6 +458,17 @@ function userFolder(variant: Variant, flow: FlowNode[]): string {
   return userDir;
 }
 
+const probeFile = (name: string): string => path.join(workDir, 'probes', `${name}.json`);
+
+/** What the probe wrote for a process, if it ran in it. */
+function probeOf(name: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(probeFile(name), 'utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Starts a variant's process; its console output goes to .cache/bench-e2e/logs/<name>.log when it ends. */
 async function startTarget(
   variant: Variant,
@@ -451,7 +485,7 @@ async function startTarget(
   return {
     ...target,
     end() {
-      ended ??= target.end().then(() => fs.writeFileSync(path.join(logDir, `${name}.log`), target.output()));
+      ended ??= target.end().finally(() => fs.writeFileSync(path.join(logDir, `${name}.log`), target.output()));
       return ended;
     },
   };
@@ -471,17 +505,29 @@ async function startProcess(
   const userDir = userFolder(variant, flow);
   const profileDir = path.join(workDir, 'profiles');
   if (CPU_PROF) fs.mkdirSync(profileDir, { recursive: true });
-  const nodeArgs = CPU_PROF
+  const nodeArgs: string[] = CPU_PROF
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`]
     : [];
+  nodeArgs.push(...NODE_ARGS);
+  if (PROBE) {
+    fs.mkdirSync(path.join(workDir, 'probes'), { recursive: true });
+    nodeArgs.push('-r', path.join(__dirname, 'e2e-probe.js'));
+  }
+  // The child inherits this environment: the probe's file is set for this start only.
+  process.env.STREAM_ML_E2E_PROBE = PROBE ? probeFile(name) : '';
   const red: NodeRedProcess = await startNodeRed(userDir, 60_000, nodeArgs);
+  delete process.env.STREAM_ML_E2E_PROBE;
   let ended: Promise<void> | undefined;
   return {
     pid: red.pid,
     output: red.output,
+    measuring: () => {
+      if (PROBE) process.kill(red.pid, 'SIGWINCH');
+    },
     end() {
       ended ??= (async () => {
-        if (!CPU_PROF) process.kill(red.pid, 'SIGKILL');
+        // The process may have ended by itself (its output, in the log, says why).
+        if (!CPU_PROF) killQuietly(red.pid);
         await red.stop();
         fs.rmSync(userDir, { recursive: true, force: true });
       })();
@@ -496,12 +542,15 @@ interface FullSpeed {
   windowSeconds: number;
   cpuSecondsPerMillion: number;
   peakRssMiB: number;
+  probe?: unknown;
 }
 
 interface FixedLoad {
   /** False when the flow fell behind the offered load for good: then it has no latency figures. */
   sustained: boolean;
   offeredPerSecond: number;
+  /** CPU time from the start of the measured load until its last record was out. */
+  cpuSecondsPerMillion?: number;
   deliveredPerSecond?: number;
   backlog?: number;
   measured: number;
@@ -511,17 +560,16 @@ interface FixedLoad {
   p99Ms: number | null;
   maxMs: number | null;
   peakRssMiB: number;
+  probe?: unknown;
 }
 
 async function main(): Promise<void> {
-  let stopBroker: (() => Promise<unknown>) | undefined;
   if (!process.env.KAFKA_BROKERS) {
     // scripts/kafka.mjs is an ES module; this file compiles to CommonJS, whose require() cannot load it on Node 20.
     const importModule = new Function('p', 'return import(p)') as (p: string) => Promise<Record<string, unknown>>;
     const kafkaScript = await importModule(path.join(root, 'scripts', 'kafka.mjs'));
     const state = (await (kafkaScript.startKafka as () => Promise<{ brokers: string; reused?: boolean }>)()) ?? {};
     process.env.KAFKA_BROKERS = state.brokers;
-    if (!state.reused) stopBroker = kafkaScript.stopKafka as () => Promise<unknown>;
   }
   const brokers = process.env.KAFKA_BROKERS ?? '';
   if (chosen.includes('peer')) ensurePeer();
@@ -603,6 +651,7 @@ async function main(): Promise<void> {
           await sleep(20);
         }
         const cpuAtFirst = cpuSeconds(target.pid);
+        target.measuring();
         const recordsAtFirst = tally.records;
         while (tally.records < RECORDS && performance.now() - tally.firstSeenAt < SECONDS * 1000) await sleep(50);
         const cpu = cpuSeconds(target.pid) - cpuAtFirst;
@@ -616,6 +665,7 @@ async function main(): Promise<void> {
           windowSeconds: (tally.maxTs - tally.minTs) / 1000,
           cpuSecondsPerMillion: (cpu / Math.max(1, recordsAtEnd - recordsAtFirst)) * 1e6,
           peakRssMiB: peak,
+          ...(PROBE ? { probe: probeOf(`full-${variant}-${run}`) } : {}),
         };
       } finally {
         await target.end();
@@ -669,7 +719,9 @@ async function main(): Promise<void> {
           await sleep(20);
         }
         load.measureFromNow();
+        target.measuring();
         const offeredFrom = performance.now();
+        const cpuAtMeasure = cpuSeconds(target.pid);
         await sleep(SECONDS * 1000);
         load.stop();
         const offered = (load.measuredTo - load.measuredFrom) / ((performance.now() - offeredFrom) / 1000);
@@ -685,10 +737,12 @@ async function main(): Promise<void> {
           await sleep(100);
         }
         const peak = peakRssMiB(target.pid);
+        const cpu = cpuSeconds(target.pid) - cpuAtMeasure;
         const sorted = [...tally.latencies].sort((a, b) => a - b);
         return {
           sustained: true,
           offeredPerSecond: offered,
+          cpuSecondsPerMillion: (cpu / Math.max(1, tally.latencies.length)) * 1e6,
           measured: sorted.length,
           lost: expected - sorted.length,
           duplicates: tally.duplicates,
@@ -696,6 +750,7 @@ async function main(): Promise<void> {
           p99Ms: percentile(sorted, 99),
           maxMs: sorted[sorted.length - 1] ?? NaN,
           peakRssMiB: peak,
+          ...(PROBE ? { probe: probeOf(`load-${variant}`) } : {}),
         };
       } finally {
         load.stop();
@@ -763,6 +818,8 @@ async function main(): Promise<void> {
       partitions: PARTITIONS,
       offeredPerSecond: RATE,
       runs: RUNS,
+      optionsChanged: OPTIONS,
+      nodeArgs: NODE_ARGS,
       rssUnit: 'MiB',
       variants,
       ratios: {
@@ -782,7 +839,6 @@ async function main(): Promise<void> {
     await producer.disconnect().catch(() => undefined);
     await admin.deleteTopics({ topics }).catch(() => undefined);
     await admin.disconnect();
-    if (stopBroker) await stopBroker();
   }
 }
 
