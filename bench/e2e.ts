@@ -761,12 +761,16 @@ async function main(): Promise<void> {
 
     const full: Partial<Record<Variant, (FullSpeed | { error: string })[]>> = {};
     const fixed: Partial<Record<Variant, FixedLoad | { error: string }>> = {};
+    // Once more after a failure: other users of a shared local broker may restart it (fault tests do).
     const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | { error: string }> => {
-      try {
-        return await fn();
-      } catch (error) {
-        process.stderr.write(`[e2e] ${what} failed: ${(error as Error).message}\n`);
-        return { error: (error as Error).message.split('\n')[0] };
+      for (let tries = 1; ; tries++) {
+        try {
+          return await fn();
+        } catch (error) {
+          process.stderr.write(`[e2e] ${what} failed: ${(error as Error).message}\n`);
+          if (tries === 2) return { error: (error as Error).message.split('\n')[0] };
+          await sleep(5_000);
+        }
       }
     };
     // Variants alternate within each run, so a busy moment of the machine does not fall on one of them only.
