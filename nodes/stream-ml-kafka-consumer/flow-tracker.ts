@@ -1,13 +1,19 @@
-// Knows when the flow has finished with a message the consumer sent. Node-RED's hooks see every delivery of a
-// message to a node (preDeliver) and every node's done() (onComplete); a message is finished when every delivery
-// of its _msgid has been completed. Nodes that never call done() would hold a message forever, so an entry older
-// than the stuck timeout counts as finished (and is counted, so the status can say so).
+// Knows when the flow has finished with a message the consumer sent, and whether it failed. Node-RED's hooks see
+// every delivery of a message to a node (preDeliver) and every node's done() (onComplete, which carries the error
+// of a done(error)); a message is finished when every delivery of its _msgid has been completed, and failed when
+// any of them completed with an error. Nodes that never call done() would hold a message forever, so an entry
+// older than its stuck timeout is finished as a failure marked stuck.
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
+import type { DeliveryOutcome } from '../../src/kafka/consumer';
 
 interface Entry {
   deliveries: number;
-  sentAt: number;
-  finish: () => void;
+  /** When it counts as stuck (epoch ms). */
+  deadline: number;
+  stuckTimeoutMs: number;
+  /** The first error a node completed it with. */
+  error?: string;
+  finish: (outcome: DeliveryOutcome) => void;
 }
 
 interface HooksApi {
@@ -16,17 +22,20 @@ interface HooksApi {
 }
 
 const LABEL = 'stream-ml-kafka-consumer';
+const SUCCESS: DeliveryOutcome = {};
+
+/** How long a stuck timeout reads in the status and in messages: `60 s`, `1.5 s`. */
+export function formatTimeout(ms: number): string {
+  return `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`;
+}
 
 export class FlowTracker {
   private readonly pending = new Map<string, Entry>();
   private users = 0;
   private sweeper?: NodeJS.Timeout;
-  stuck = 0;
+  private sweepEveryMs = 5_000;
 
-  constructor(
-    private readonly hooks: HooksApi | undefined,
-    private readonly stuckTimeoutMs: number,
-  ) {}
+  constructor(private readonly hooks: HooksApi | undefined) {}
 
   // Node-RED's generateId() draws random bytes per call; a random prefix and a counter are as unique, and cheaper.
   private readonly idPrefix = Math.random().toString(16).slice(2, 10);
@@ -40,7 +49,13 @@ export class FlowTracker {
     return this.hooks !== undefined;
   }
 
-  acquire(): void {
+  /** A consumer starts using the tracker; its stuck timeout sets how often pending messages are looked at. */
+  acquire(stuckTimeoutMs: number): void {
+    const every = Math.max(50, Math.min(5_000, Math.floor(stuckTimeoutMs / 4)));
+    if (every < this.sweepEveryMs) {
+      this.sweepEveryMs = every;
+      this.startSweeper();
+    }
     if (this.users++ > 0 || !this.hooks) return;
     this.hooks.add(`preDeliver.${LABEL}`, (event) => {
       const e = event as { msg?: NodeMessage; destination?: { node?: { _expectedDoneCount?: number } } };
@@ -53,10 +68,10 @@ export class FlowTracker {
       if (entry) entry.deliveries++;
     });
     this.hooks.add(`onComplete.${LABEL}`, (event) => {
-      this.completed((event as { msg?: NodeMessage }).msg?._msgid);
+      const e = event as { msg?: NodeMessage; error?: unknown };
+      this.completed(e.msg?._msgid, e.error);
     });
-    this.sweeper = setInterval(() => this.sweep(), Math.min(5_000, this.stuckTimeoutMs));
-    this.sweeper.unref();
+    this.startSweeper();
   }
 
   release(): void {
@@ -65,54 +80,79 @@ export class FlowTracker {
     if (this.hooks) this.hooks.remove(`*.${LABEL}`);
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
+    this.sweepEveryMs = 5_000;
   }
 
-  /** Sends `out` from `node` (a message, or one per output) and calls `finish` once the flow is done with it. */
-  send(node: Node, out: NodeMessage | (NodeMessage | null)[], finish: () => void): void {
+  private startSweeper(): void {
+    if (!this.hooks || (this.users === 0 && !this.sweeper)) return;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = setInterval(() => this.sweep(), this.sweepEveryMs);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Sends `out` from `node` (a message, or one per output) and calls `finish` once the flow is done with it: with
+   * the error a node failed it with, or as stuck once `stuckTimeoutMs` has passed.
+   */
+  send(
+    node: Node,
+    out: NodeMessage | (NodeMessage | null)[],
+    stuckTimeoutMs: number,
+    finish: (outcome: DeliveryOutcome) => void,
+  ): void {
     const msg = Array.isArray(out) ? out.find((m): m is NodeMessage => m !== null) : out;
     if (!msg || !this.hooks) {
       node.send(out);
-      finish();
+      finish(SUCCESS);
       return;
     }
     const id = (msg._msgid ??= this.nextId());
-    const entry: Entry = { deliveries: 0, sentAt: Date.now(), finish };
+    const entry: Entry = { deliveries: 0, deadline: Date.now() + stuckTimeoutMs, stuckTimeoutMs, finish };
     this.pending.set(id, entry);
     node.send(out);
     // Delivery is decided synchronously inside send(): no delivery means nothing is wired to take it.
     if (entry.deliveries === 0) this.finish(id, entry);
   }
 
-  private completed(id: string | undefined): void {
+  private completed(id: string | undefined, error: unknown): void {
     if (id === undefined) return;
     const entry = this.pending.get(id);
-    if (entry && --entry.deliveries <= 0) this.finish(id, entry);
+    if (!entry) return;
+    if (error !== undefined && error !== null && entry.error === undefined) entry.error = errorText(error);
+    if (--entry.deliveries <= 0) this.finish(id, entry);
   }
 
-  private finish(id: string, entry: Entry): void {
+  private finish(id: string, entry: Entry, outcome?: DeliveryOutcome): void {
     this.pending.delete(id);
-    entry.finish();
+    entry.finish(outcome ?? (entry.error === undefined ? SUCCESS : { error: entry.error }));
   }
 
   private sweep(): void {
-    const cutoff = Date.now() - this.stuckTimeoutMs;
+    const now = Date.now();
     for (const [id, entry] of this.pending) {
-      if (entry.sentAt < cutoff) {
-        this.stuck++;
-        this.finish(id, entry);
+      if (entry.deadline <= now) {
+        const error = `not finished by the flow within ${formatTimeout(entry.stuckTimeoutMs)} (stuck)`;
+        this.finish(id, entry, { error: entry.error ?? error, stuck: true });
       }
     }
   }
 }
 
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  if (typeof error === 'string') return error;
+  const message = (error as { message?: unknown }).message;
+  return typeof message === 'string' ? message : String(error);
+}
+
 const trackers = new WeakMap<NodeAPI, FlowTracker>();
 
 /** One tracker per Node-RED runtime, since hooks are per runtime. */
-export function flowTracker(RED: NodeAPI, stuckTimeoutMs: number): FlowTracker {
+export function flowTracker(RED: NodeAPI): FlowTracker {
   let tracker = trackers.get(RED);
   if (!tracker) {
     const hooks = (RED as unknown as { hooks?: HooksApi }).hooks;
-    tracker = new FlowTracker(hooks, stuckTimeoutMs);
+    tracker = new FlowTracker(hooks);
     trackers.set(RED, tracker);
   }
   return tracker;

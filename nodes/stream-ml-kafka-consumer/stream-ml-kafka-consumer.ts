@@ -1,5 +1,6 @@
 // Node-RED adapter for the Kafka consumer node: settings in, records out as messages, status, and the malformed
-// records policy. The consuming itself (backpressure, commits, reconnects) is KafkaConsumerWorker's.
+// records policy. The consuming itself (backpressure, commits, reconnects, what happens to records the flow failed)
+// is KafkaConsumerWorker's; the flow tracker tells it when and how the flow finished with each message.
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { createDecoder, type Encoding, type MalformedRecordError } from '../../src/kafka/codecs';
 import type { ConnectionState, KafkaConnection } from '../../src/kafka/connection';
@@ -8,11 +9,12 @@ import {
   parseTopics,
   type ConsumedChunk,
   type ConsumedRecord,
+  type FailurePolicy,
   type RawRecord,
 } from '../../src/kafka/consumer';
 import type { KafkaBrokerNode } from '../stream-ml-kafka-broker/broker-config';
 import { compact, connectionStatus, RateMeter } from '../stream-ml-kafka-broker/status';
-import { flowTracker } from './flow-tracker';
+import { flowTracker, formatTimeout } from './flow-tracker';
 
 type MalformedPolicy = 'warn' | 'catch' | 'output';
 
@@ -31,13 +33,55 @@ interface KafkaConsumerDef extends NodeDef {
   maxInFlight: number | string;
   commitInterval: number | string;
   sessionTimeout: number | string;
+  onFailure: 'commit' | 'retry' | 'pause';
+  retries: number | string;
+  retryBackoff: number | string;
+  deadLetterTopic: string;
+  stuckTimeout: number | string;
+  tombstones: 'skip' | 'pass';
 }
-
-const STUCK_TIMEOUT_MS = 60_000;
 
 function positiveInt(value: number | string | undefined, fallback: number): number {
   const n = Math.floor(Number(value));
   return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** A whole number of at least `min` from the dialog; empty means the default, anything else is refused. */
+function wholeNumber(value: number | string | undefined, fallback: number, what: string, min = 0): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`${what} must be a whole number of ${min} or more, not "${value}"`);
+  return n;
+}
+
+function failurePolicy(def: KafkaConsumerDef): FailurePolicy {
+  switch (def.onFailure ?? 'commit') {
+    case 'commit':
+      return { kind: 'commit' };
+    case 'pause':
+      return { kind: 'pause' };
+    case 'retry': {
+      const deadLetterTopic = (def.deadLetterTopic ?? '').trim();
+      if (!deadLetterTopic) throw new Error('"retry, then dead-letter topic" needs a dead-letter topic');
+      return {
+        kind: 'retry',
+        retries: wholeNumber(def.retries, 3, 'retries'),
+        backoffMs: wholeNumber(def.retryBackoff, 1000, 'the retry backoff'),
+        deadLetterTopic,
+      };
+    }
+    default:
+      throw new Error(`unknown failure policy "${String(def.onFailure)}"`);
+  }
+}
+
+/** `topic[partition]@offset`, or the offset range of a chunk. */
+function whereFrom(payload: ConsumedRecord | ConsumedChunk): string {
+  if (!('values' in payload)) return `${payload.topic}[${payload.partition}]@${payload.offset}`;
+  const { offsets } = payload;
+  const range = offsets.length > 1 ? `${offsets[0]}-${offsets[offsets.length - 1]}` : offsets[0];
+  return `${payload.topic}[${payload.partition}]@${range}`;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -51,7 +95,10 @@ export = function register(RED: NodeAPI): void {
     const policy: MalformedPolicy = def.malformed ?? 'warn';
     let worker: KafkaConsumerWorker | undefined;
     let failure: string | undefined;
-    const tracker = flowTracker(RED, STUCK_TIMEOUT_MS);
+    const tracker = flowTracker(RED);
+    let stuckTimeoutMs = 60_000;
+    /** The latest record the pause policy stopped a partition on, for the status. */
+    let haltedAt = '';
 
     const fail = (message: string): void => {
       failure = message;
@@ -64,6 +111,8 @@ export = function register(RED: NodeAPI): void {
       if (!broker) throw new Error('no Kafka broker configured');
       const topics = parseTopics(def.topics, def.topicsAreRegex === true);
       if (topics.length === 0) throw new Error('no topics configured');
+      const onFailure = failurePolicy(def);
+      stuckTimeoutMs = wholeNumber(def.stuckTimeout, 60_000, 'the stuck timeout (ms)', 1);
       connection = broker.connection();
       const registry = connection.registry;
       const output = def.output === 'batch' ? 'batch' : 'record';
@@ -87,11 +136,14 @@ export = function register(RED: NodeAPI): void {
           sessionTimeoutMs: positiveInt(def.sessionTimeout, 30_000),
           heartbeatIntervalMs: Math.max(500, Math.floor(positiveInt(def.sessionTimeout, 30_000) / 10)),
           drainOnCloseMs: 2_000,
+          onFailure,
+          tombstones: def.tombstones === 'pass' ? 'pass' : 'skip',
         },
         {
-          deliver: (payload, complete) => tracker.send(node, toMessage(payload), complete),
+          deliver: (payload, complete) => tracker.send(node, toMessage(payload), stuckTimeoutMs, complete),
           malformed: (raw, reason, complete) => onMalformed(raw, reason, complete),
           warn: (message) => node.warn(message),
+          halted: (payload, reason) => onHalted(payload, reason),
         },
       );
     } catch (error) {
@@ -100,30 +152,39 @@ export = function register(RED: NodeAPI): void {
 
     function toMessage(payload: ConsumedRecord | ConsumedChunk): NodeMessage {
       if (!('values' in payload)) {
-        const { topic, partition, offset, timestamp, headers } = payload;
-        return {
-          topic,
-          payload: payload.value,
-          key: payload.key,
-          kafka: { topic, partition, offset, timestamp, headers },
-        } as NodeMessage;
+        const { topic, partition, offset, timestamp, headers, attempt } = payload;
+        const kafka =
+          attempt === undefined
+            ? { topic, partition, offset, timestamp, headers }
+            : { topic, partition, offset, timestamp, headers, attempt };
+        return { topic, payload: payload.value, key: payload.key, kafka } as NodeMessage;
       }
-      const { topic, partition, values, keys, offsets, timestamps, headers } = payload;
-      return {
+      const { topic, partition, values, keys, offsets, timestamps, headers, attempt } = payload;
+      const kafka: Record<string, unknown> = {
         topic,
-        payload: values,
-        kafka: {
-          topic,
-          partition,
-          firstOffset: offsets[0],
-          lastOffset: offsets[offsets.length - 1],
-          count: values.length,
-          keys,
-          offsets,
-          timestamps,
-          headers,
-        },
-      } as NodeMessage;
+        partition,
+        firstOffset: offsets[0],
+        lastOffset: offsets[offsets.length - 1],
+        count: values.length,
+        keys,
+        offsets,
+        timestamps,
+        headers,
+      };
+      if (attempt !== undefined) kafka.attempt = attempt;
+      return { topic, payload: values, kafka } as NodeMessage;
+    }
+
+    // Pause policy: the error goes to Catch nodes with the record, and the status says where the partition stopped.
+    function onHalted(payload: ConsumedRecord | ConsumedChunk, reason: string): void {
+      const where = whereFrom(payload);
+      haltedAt = `${where}: ${reason}`;
+      node.error(
+        `${where} failed (${reason}): partition ${payload.topic}[${payload.partition}] stopped on it; ` +
+          'send msg.resume to retry it',
+        toMessage(payload),
+      );
+      showStatus();
     }
 
     function onMalformed(raw: RawRecord, reason: MalformedRecordError, complete: () => void): void {
@@ -142,7 +203,8 @@ export = function register(RED: NodeAPI): void {
         error: { message: reason.message, part: reason.part, source: where },
       } as NodeMessage;
       if (policy === 'output') {
-        tracker.send(node, [null, msg], complete);
+        // Committed however the flow ends with it: the failure policy is for records that decoded.
+        tracker.send(node, [null, msg], stuckTimeoutMs, () => complete());
       } else if (policy === 'catch') {
         node.error(`malformed record ${where}: ${reason.message}`, msg);
         complete();
@@ -162,14 +224,25 @@ export = function register(RED: NodeAPI): void {
       const rate = meter.update(s.received);
       const parts = [`${compact(rate)} rec/s`, `lag ${compact(s.lag)}`];
       if (s.malformed > 0) parts.push(`${compact(s.malformed)} malformed`);
-      if (tracker.stuck > 0) parts.push(`${compact(tracker.stuck)} stuck`);
+      if (s.tombstones > 0) parts.push(`${compact(s.tombstones)} tombstones skipped`);
+      if (s.failed > 0) parts.push(`${compact(s.failed)} failed`);
+      if (s.stuck > 0) parts.push(`${compact(s.stuck)} stuck (>${formatTimeout(stuckTimeoutMs)})`);
+      if (s.retried > 0) parts.push(`${compact(s.retried)} retries`);
+      if (s.deadLettered > 0) parts.push(`${compact(s.deadLettered)} dead-lettered`);
+      if (s.deadLetterProblem) parts.push(`dead-letter topic failing: ${s.deadLetterProblem}`);
       let status = waiting;
       if (!status) {
-        if (s.paused) status = { fill: 'yellow', shape: 'ring', text: `paused · ${parts.join(' · ')}` };
+        if (s.halted > 0) {
+          const stopped = s.halted > 1 ? `${s.halted} partitions stopped, last at` : 'stopped at';
+          status = { fill: 'red', shape: 'ring', text: `${stopped} ${haltedAt} · resume to retry` };
+        } else if (s.paused) status = { fill: 'yellow', shape: 'ring', text: `paused · ${parts.join(' · ')}` };
         else if (s.waiting)
           status = { fill: 'blue', shape: 'dot', text: `waiting: ${s.inFlight} in flow · ${parts.join(' · ')}` };
         else if (s.assigned === 0) status = { fill: 'yellow', shape: 'ring', text: 'joining group' };
-        else status = { fill: s.malformed > 0 ? 'yellow' : 'green', shape: 'dot', text: parts.join(' · ') };
+        else {
+          const troubled = s.malformed + s.failed > 0 || s.deadLetterProblem !== undefined;
+          status = { fill: troubled ? 'yellow' : 'green', shape: 'dot', text: parts.join(' · ') };
+        }
       }
       const key = `${status.fill}${status.shape}${status.text}`;
       if (key !== lastText) {
@@ -182,7 +255,7 @@ export = function register(RED: NodeAPI): void {
     if (worker && connection && broker) {
       connection.register(node);
       connection.on('state', onState);
-      tracker.acquire();
+      tracker.acquire(stuckTimeoutMs);
       worker.start();
       showStatus();
     }
@@ -192,7 +265,10 @@ export = function register(RED: NodeAPI): void {
       const command = msg as NodeMessageInFlow & { pause?: unknown; resume?: unknown };
       if (!worker) return done();
       if (command.pause === true || msg.topic === 'pause') worker.pause();
-      else if (command.resume === true || msg.topic === 'resume') worker.resume();
+      else if (command.resume === true || msg.topic === 'resume') {
+        haltedAt = '';
+        worker.resume();
+      }
       showStatus();
       done();
     });

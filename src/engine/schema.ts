@@ -271,7 +271,7 @@ export class RecordEncoder {
     this.invalidFlags.forEach((flag, a) => {
       if (!flag) return;
       const value = Array.isArray(record) ? record[a] : (record as Record<string, unknown>)[this.names[a]];
-      const shown = value === undefined ? 'missing' : (JSON.stringify(value) ?? String(value));
+      const shown = value === undefined ? 'missing' : shownValue(value);
       parts.push(`${this.names[a]} (${this.attributes[a].type}): ${shown}`);
     });
     return `invalid value${parts.length > 1 ? 's' : ''}: ${parts.join(', ')}`;
@@ -357,4 +357,13 @@ function labelValue(value: unknown): number {
     return parseNumber(t) ?? NaN;
   }
   return NaN;
+}
+
+/** A value as messages show it: JSON, or a word when it cannot be written as JSON (circular, nested too deeply). */
+function shownValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? 'an array that cannot be shown' : 'an object that cannot be shown';
+  }
 }

@@ -1,6 +1,7 @@
 // Turning record keys and values into what a flow works with, and back. Decoders are synchronous on the hot path;
 // the registry decoder fetches unknown schema ids for a whole batch first (prefetch), then decodes from its cache.
 import avro from 'avsc';
+import { jsonNestingExceeds, MAX_JSON_DEPTH } from './json-depth';
 import type { SchemaRegistryClient } from './registry';
 
 export type Encoding = 'string' | 'json' | 'buffer' | 'avro' | 'registry';
@@ -78,6 +79,8 @@ export function createDecoder(options: CodecOptions): Decoder {
       return {
         decode(data) {
           if (data === null) return null;
+          if (jsonNestingExceeds(data, MAX_JSON_DEPTH))
+            fail(`${part} is JSON nested more than ${MAX_JSON_DEPTH} levels deep`);
           try {
             return JSON.parse(data.toString('utf8')) as unknown;
           } catch (error) {

@@ -1,11 +1,14 @@
 // Consumer logic on kafkajs, knowing nothing of Node-RED: it hands decoded records (one by one or in chunks) to a
 // deliver callback and is told through a completion callback when the flow has finished with each. From that it
 // applies backpressure (no more than maxInFlight undelivered messages) and commits, per partition, only offsets
-// whose records and all before them are complete. It supervises its kafkajs consumer itself, so a broker restart or
-// a crash ends in a fresh consumer after a backoff whose due time is reported, instead of a consumer that is gone.
+// whose records and all before them are complete. A record the flow failed is, by the failure policy, committed
+// all the same, retried and then written to a dead-letter topic, or held with its partition stopped until resume().
+// It supervises its kafkajs consumer itself, so a broker restart or a crash ends in a fresh consumer after a backoff
+// whose due time is reported, instead of a consumer that is gone.
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
 import { MalformedRecordError, RegistryUnavailableError, type Decoder } from './codecs';
 import type { KafkaConnection } from './connection';
+import { DeadLetterWriter } from './dead-letter';
 import { errorMessage } from './errors';
 import { atMost, sleep } from './sleep';
 
@@ -18,6 +21,8 @@ export interface ConsumedRecord {
   value: unknown;
   timestamp: number;
   headers: Record<string, string | string[]>;
+  /** On a retry: which delivery of the record this is (2 for the first retry). */
+  attempt?: number;
 }
 
 /** Batch output: up to batchSize records of one partition, column by column (a dataframe chunk). */
@@ -29,6 +34,8 @@ export interface ConsumedChunk {
   offsets: string[];
   timestamps: number[];
   headers: Record<string, string | string[]>[];
+  /** On a retry: which delivery of the chunk this is (2 for the first retry). */
+  attempt?: number;
 }
 
 export interface RawRecord {
@@ -40,6 +47,26 @@ export interface RawRecord {
   timestamp: number;
   headers: Record<string, string | string[]>;
 }
+
+/** What the flow said about a message when it finished with it. */
+export interface DeliveryOutcome {
+  /** Why it failed (a node's done(error), or the stuck timeout); absent when it succeeded. */
+  error?: string;
+  /** It failed by not finishing within the stuck timeout. */
+  stuck?: boolean;
+}
+
+/** What happens to a record (or chunk) the flow failed. */
+export type FailurePolicy =
+  | { kind: 'commit' }
+  | { kind: 'retry'; retries: number; backoffMs: number; deadLetterTopic: string }
+  | { kind: 'pause' };
+
+/** Records with a null value (tombstones): left out, or handed to the flow with a null value. */
+export type TombstonePolicy = 'skip' | 'pass';
+
+/** Longest wait between two retries, however the backoff doubles (unless the backoff itself is longer). */
+const MAX_RETRY_WAIT_MS = 60_000;
 
 export interface ConsumerOptions {
   groupId: string;
@@ -57,19 +84,37 @@ export interface ConsumerOptions {
   heartbeatIntervalMs: number;
   /** On close, how long to wait for messages still in the flow before the last commit. */
   drainOnCloseMs: number;
+  onFailure: FailurePolicy;
+  tombstones: TombstonePolicy;
 }
 
 export interface ConsumerHandlers {
-  deliver(payload: ConsumedRecord | ConsumedChunk, complete: () => void): void;
+  /** Hands a record or chunk to the flow; `complete` is called once, when the flow has finished with it. */
+  deliver(payload: ConsumedRecord | ConsumedChunk, complete: (outcome?: DeliveryOutcome) => void): void;
   malformed(raw: RawRecord, reason: MalformedRecordError, complete: () => void): void;
-  /** Something the user should see that is not a record's fault (bad topic, commit failure). */
+  /** Something the user should see that is not a record's fault (bad topic, commit failure, a dead letter). */
   warn(message: string): void;
+  /** Under the pause policy: the flow failed this record or chunk, and its partition is stopped on it. */
+  halted(payload: ConsumedRecord | ConsumedChunk, reason: string): void;
 }
 
 interface Pending {
   done: boolean;
   /** Last offset this message covers. */
   offset: string;
+}
+
+/** A record or chunk handed to the flow, kept until it is complete so that it can be retried or dead-lettered. */
+interface Delivery extends Pending {
+  readonly topic: string;
+  readonly partition: number;
+  /** The records as fetched, in offset order: what a retry decodes afresh and a dead letter copies. */
+  readonly raw: KafkaMessage[];
+  readonly progress: PartitionProgress;
+  payload: ConsumedRecord | ConsumedChunk;
+  attempt: number;
+  /** Counted in maxInFlight; not while its stopped partition holds it. */
+  inFlow: boolean;
 }
 
 // Per partition: messages handed over in offset order; the front ones that are done give the committable offset.
@@ -79,8 +124,7 @@ class PartitionProgress {
   lastDone?: string;
   lastCommitted?: string;
 
-  add(offset: string): Pending {
-    const entry = { done: false, offset };
+  add<T extends Pending>(entry: T): T {
     this.entries.push(entry);
     return entry;
   }
@@ -101,6 +145,16 @@ export interface ConsumerStats {
   received: number;
   delivered: number;
   malformed: number;
+  /** Deliveries the flow failed (stuck ones included), retries made, records written to the dead-letter topic. */
+  failed: number;
+  stuck: number;
+  retried: number;
+  deadLettered: number;
+  tombstones: number;
+  /** Partitions stopped on a failed record (pause policy). */
+  halted: number;
+  /** Why the dead-letter topic cannot be written to, while it cannot. */
+  deadLetterProblem?: string;
   inFlight: number;
   lag: number;
   paused: boolean;
@@ -125,6 +179,8 @@ function decodeHeaders(headers: IHeaders | undefined): Record<string, string | s
   }
   return out;
 }
+
+const partitionId = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 function rawRecord(topic: string, partition: number, m: KafkaMessage): RawRecord {
   return {
@@ -152,13 +208,36 @@ export class KafkaConsumerWorker {
   private running?: Promise<void>;
   private commitChain: Promise<void> = Promise.resolve();
   private assigned = 0;
-  readonly counts = { received: 0, delivered: 0, malformed: 0 };
+  /** Per stopped partition, the failed deliveries it waits on (pause policy). */
+  private readonly halted = new Map<string, Delivery[]>();
+  private readonly deadLetters?: DeadLetterWriter;
+  readonly counts = {
+    received: 0,
+    delivered: 0,
+    malformed: 0,
+    failed: 0,
+    stuck: 0,
+    retried: 0,
+    deadLettered: 0,
+    tombstones: 0,
+  };
 
   constructor(
     private readonly connection: KafkaConnection,
     private readonly options: ConsumerOptions,
     private readonly handlers: ConsumerHandlers,
-  ) {}
+  ) {
+    const policy = options.onFailure;
+    if (policy.kind === 'retry') {
+      if (!policy.deadLetterTopic.trim()) throw new Error('retrying failed records needs a dead-letter topic');
+      this.deadLetters = new DeadLetterWriter(
+        connection,
+        policy.deadLetterTopic.trim(),
+        handlers.warn,
+        this.abort.signal,
+      );
+    }
+  }
 
   start(): void {
     if (this.running) return;
@@ -171,6 +250,8 @@ export class KafkaConsumerWorker {
     for (const value of this.lagByPartition.values()) lag += value;
     return {
       ...this.counts,
+      halted: this.halted.size,
+      deadLetterProblem: this.deadLetters?.problem,
       inFlight: this.inFlight,
       lag,
       paused: this.paused,
@@ -183,9 +264,23 @@ export class KafkaConsumerWorker {
     this.paused = true;
   }
 
+  /** Continues; partitions stopped on a failed record are started again with that record, delivered once more. */
   resume(): void {
     this.paused = false;
+    const held = [...this.halted.values()].flat();
+    for (const id of this.halted.keys()) this.resumePartition(id);
+    this.halted.clear();
+    for (const delivery of held) this.redeliver(delivery);
     this.wake?.();
+  }
+
+  private resumePartition(id: string): void {
+    const [topic, partition] = id.split('\u0000');
+    try {
+      this.consumer?.resume([{ topic, partitions: [Number(partition)] }]);
+    } catch {
+      // Not running (between restarts): a fresh consumer starts with nothing paused.
+    }
   }
 
   private get closing(): boolean {
@@ -255,14 +350,16 @@ export class KafkaConsumerWorker {
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
-    // Progress of partitions we no longer own must not be committed over the new owner's.
+    // Progress of partitions we no longer own must not be committed over the new owner's. A new assignment fetches
+    // from the committed offsets, so records held by a stopped partition come again (and fail again, or not).
+    for (const id of this.halted.keys()) this.resumePartition(id);
+    this.halted.clear();
     const kept = new Map<string, PartitionProgress>();
     let count = 0;
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) {
         count++;
-        const id = `${topic}\u0000${partition}`;
-        kept.set(id, new PartitionProgress());
+        kept.set(partitionId(topic, partition), new PartitionProgress());
       }
     }
     this.progress = kept;
@@ -271,7 +368,7 @@ export class KafkaConsumerWorker {
   }
 
   private partition(topic: string, partition: number): PartitionProgress {
-    const id = `${topic}\u0000${partition}`;
+    const id = partitionId(topic, partition);
     let p = this.progress.get(id);
     if (!p) {
       p = new PartitionProgress();
@@ -280,19 +377,155 @@ export class KafkaConsumerWorker {
     return p;
   }
 
+  /** A record handed over outside the failure policy (malformed, skipped): its completion is final. */
   private track(progress: PartitionProgress, offset: string): () => void {
-    const entry = progress.add(offset);
+    const entry = progress.add<Pending>({ done: false, offset });
     this.inFlight++;
-    let called = false;
     return () => {
+      if (entry.done) return;
+      entry.done = true;
+      this.leaveFlow();
+      progress.advance();
+    };
+  }
+
+  private leaveFlow(): void {
+    this.inFlight--;
+    // Resume at half the limit, not at limit - 1, so the fetch loop does not wake for every single message.
+    if (this.wake && this.inFlight <= this.options.maxInFlight >> 1) this.wake();
+  }
+
+  private handOver(delivery: Delivery): void {
+    delivery.progress.add(delivery);
+    this.inFlight++;
+    this.send(delivery);
+  }
+
+  private send(delivery: Delivery): void {
+    let called = false;
+    this.handlers.deliver(delivery.payload, (outcome) => {
       if (called) return;
       called = true;
-      entry.done = true;
-      this.inFlight--;
-      progress.advance();
-      // Resume at half the limit, not at limit - 1, so the fetch loop does not wake for every single message.
-      if (this.wake && this.inFlight <= this.options.maxInFlight >> 1) this.wake();
+      this.completed(delivery, outcome);
+    });
+  }
+
+  /** Marks a delivery complete: its offsets become committable. */
+  private settle(delivery: Delivery): void {
+    if (delivery.done) return;
+    delivery.done = true;
+    this.release(delivery);
+    delivery.progress.advance();
+  }
+
+  /** Frees its place in maxInFlight, leaving it uncommitted. */
+  private release(delivery: Delivery): void {
+    if (!delivery.inFlow) return;
+    delivery.inFlow = false;
+    this.leaveFlow();
+  }
+
+  /** False once its partition was assigned afresh: its progress is no longer committed, the new owner has it. */
+  private owns(delivery: Delivery): boolean {
+    return this.progress.get(partitionId(delivery.topic, delivery.partition)) === delivery.progress;
+  }
+
+  private completed(delivery: Delivery, outcome: DeliveryOutcome | undefined): void {
+    const error = outcome?.error;
+    if (error === undefined) return this.settle(delivery);
+    this.counts.failed++;
+    if (outcome?.stuck) this.counts.stuck++;
+    const policy = this.options.onFailure;
+    if (policy.kind === 'commit') return this.settle(delivery);
+    // Left uncommitted: whoever reads the partition next delivers it again.
+    if (this.closing) return this.release(delivery);
+    if (!this.owns(delivery)) return this.settle(delivery);
+    if (policy.kind === 'pause') return this.halt(delivery, error);
+    if (delivery.attempt <= policy.retries) {
+      this.counts.retried++;
+      const wait = Math.min(
+        policy.backoffMs * 2 ** (delivery.attempt - 1),
+        Math.max(policy.backoffMs, MAX_RETRY_WAIT_MS),
+      );
+      void sleep(wait, this.abort.signal).then(() => this.redeliver(delivery));
+      return;
+    }
+    void this.deadLetter(delivery, error);
+  }
+
+  /** Hands a failed delivery to the flow again, decoded afresh (the flow may have changed the first copy). */
+  private redeliver(delivery: Delivery): void {
+    if (this.closing) return this.release(delivery);
+    if (!this.owns(delivery)) return this.settle(delivery);
+    delivery.attempt++;
+    if (!delivery.inFlow) {
+      delivery.inFlow = true;
+      this.inFlight++;
+    }
+    try {
+      delivery.payload = this.decodeAgain(delivery);
+    } catch (error) {
+      return this.completed(delivery, { error: `could not be decoded again: ${errorMessage(error)}` });
+    }
+    this.send(delivery);
+  }
+
+  private decodeAgain(delivery: Delivery): ConsumedRecord | ConsumedChunk {
+    const { topic, partition, raw, attempt } = delivery;
+    const { key, value } = this.options;
+    if (this.options.output === 'record') {
+      const m = raw[0];
+      return {
+        topic,
+        partition,
+        offset: m.offset,
+        key: key.decode(m.key),
+        value: value.decode(m.value),
+        timestamp: Number(m.timestamp),
+        headers: decodeHeaders(m.headers),
+        attempt,
+      };
+    }
+    return {
+      topic,
+      partition,
+      values: raw.map((m) => value.decode(m.value)),
+      keys: raw.map((m) => key.decode(m.key)),
+      offsets: raw.map((m) => m.offset),
+      timestamps: raw.map((m) => Number(m.timestamp)),
+      headers: raw.map((m) => decodeHeaders(m.headers)),
+      attempt,
     };
+  }
+
+  private async deadLetter(delivery: Delivery, error: string): Promise<void> {
+    const writer = this.deadLetters!;
+    const { topic, partition, raw, attempt } = delivery;
+    const written = await writer.write(raw, { topic, partition, attempts: attempt, error }, () => this.owns(delivery));
+    if (!written) return this.closing ? this.release(delivery) : this.settle(delivery);
+    this.counts.deadLettered += raw.length;
+    this.handlers.warn(
+      `${describe(topic, partition, raw)} failed ${attempt} time${attempt > 1 ? 's' : ''} (${error}): ` +
+        `written to dead-letter topic ${writer.topic}`,
+    );
+    this.settle(delivery);
+  }
+
+  /** Pause policy: the partition stops on the failed delivery, which waits for resume(). */
+  private halt(delivery: Delivery, error: string): void {
+    this.release(delivery);
+    const id = partitionId(delivery.topic, delivery.partition);
+    let held = this.halted.get(id);
+    if (!held) {
+      this.halted.set(id, (held = []));
+      try {
+        this.consumer?.pause([{ topic: delivery.topic, partitions: [delivery.partition] }]);
+      } catch {
+        // Not running: eachBatch pauses it when its next batch comes.
+      }
+    }
+    held.push(delivery);
+    this.handlers.halted(delivery.payload, error);
   }
 
   /** Waits while paused or while too much is in the flow, heartbeating so the group keeps us. */
@@ -326,6 +559,8 @@ export class KafkaConsumerWorker {
     if (key.prefetch) await key.prefetch(messages.map((m) => m.key));
     if (value.prefetch) await value.prefetch(messages.map((m) => m.value));
     const progress = this.partition(topic, partition);
+    const id = partitionId(topic, partition);
+    const { tombstones } = this.options;
     // kafkajs turns every resolved offset into a Long: tell it only before waiting and at the end of the batch.
     let handed: string | undefined;
     const resolveHanded = (): void => {
@@ -333,22 +568,52 @@ export class KafkaConsumerWorker {
       handed = undefined;
     };
     let chunk: ConsumedChunk | undefined;
+    let chunkRaw: KafkaMessage[] = [];
+    // The last offset a chunk covers: skipped tombstones after its last record are settled with it.
+    let chunkCovers = '';
     const flushChunk = (): void => {
       if (!chunk) return;
       const full = chunk;
+      const raw = chunkRaw;
       chunk = undefined;
-      const last = full.offsets[full.offsets.length - 1];
+      chunkRaw = [];
       this.counts.delivered += full.values.length;
-      this.handlers.deliver(full, this.track(progress, last));
-      handed = last;
+      this.handOver(delivery(full, raw, chunkCovers));
+      handed = chunkCovers;
     };
+    const delivery = (payload: ConsumedRecord | ConsumedChunk, raw: KafkaMessage[], offset: string): Delivery => ({
+      done: false,
+      offset,
+      topic,
+      partition,
+      raw,
+      progress,
+      payload,
+      attempt: 1,
+      inFlow: true,
+    });
     for (const m of messages) {
       if (this.paused || this.stopping || this.inFlight >= maxInFlight) {
         flushChunk();
         resolveHanded();
         if (!(await this.gate(payload))) return;
       }
+      // Stopped on a failed record: what was not handed over (an open chunk too) is fetched again on resume.
+      if (this.halted.size > 0 && this.halted.has(id)) {
+        payload.pause();
+        resolveHanded();
+        return;
+      }
       this.counts.received++;
+      if (m.value === null && tombstones === 'skip') {
+        this.counts.tombstones++;
+        if (chunk) chunkCovers = m.offset;
+        else {
+          this.track(progress, m.offset)();
+          handed = m.offset;
+        }
+        continue;
+      }
       let k: unknown;
       let v: unknown;
       try {
@@ -380,7 +645,7 @@ export class KafkaConsumerWorker {
           timestamp: Number(m.timestamp),
           headers: decodeHeaders(m.headers),
         };
-        this.handlers.deliver(record, this.track(progress, m.offset));
+        this.handOver(delivery(record, [m], m.offset));
         handed = m.offset;
       } else {
         chunk ??= { topic, partition, values: [], keys: [], offsets: [], timestamps: [], headers: [] };
@@ -389,12 +654,14 @@ export class KafkaConsumerWorker {
         chunk.offsets.push(m.offset);
         chunk.timestamps.push(Number(m.timestamp));
         chunk.headers.push(decodeHeaders(m.headers));
+        chunkRaw.push(m);
+        chunkCovers = m.offset;
         if (chunk.values.length >= batchSize) flushChunk();
       }
     }
     flushChunk();
     resolveHanded();
-    this.lagByPartition.set(`${topic}\u0000${partition}`, Math.max(0, Number(batch.offsetLag())));
+    this.lagByPartition.set(id, Math.max(0, Number(batch.offsetLag())));
   }
 
   /** Commits every partition's complete prefix; serialised so commits never overtake each other. */
@@ -445,4 +712,11 @@ export class KafkaConsumerWorker {
       );
     await atMost(this.running ?? Promise.resolve(), 1_000);
   }
+}
+
+/** Where records are from, for messages: `topic[partition]@offset`, or a range of offsets for a chunk. */
+function describe(topic: string, partition: number, raw: KafkaMessage[]): string {
+  const first = raw[0]?.offset;
+  const last = raw[raw.length - 1]?.offset;
+  return `${topic}[${partition}]@${first === last ? first : `${first}-${last}`}`;
 }

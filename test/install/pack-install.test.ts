@@ -17,7 +17,7 @@ import { serveUciArchive } from '../support/uci-archive';
 const pkg = require(path.join(projectRoot, 'package.json')) as {
   name: string;
   version: string;
-  'node-red': { nodes: Record<string, string> };
+  'node-red': { nodes: Record<string, string>; plugins: Record<string, string> };
 };
 const types = Object.keys(pkg['node-red'].nodes);
 const exampleNames = fs
@@ -146,6 +146,9 @@ describe('installed from the npm pack tarball into a fresh Node-RED user folder'
       assert.ok(packed.includes(file), `${file} packed`);
       assert.ok(packed.includes(file.replace(/\.js$/, '.html')), `${file.replace(/\.js$/, '.html')} packed`);
     }
+    for (const file of Object.values(pkg['node-red'].plugins)) {
+      for (const part of [file, file.replace(/\.js$/, '.html')]) assert.ok(packed.includes(part), `${part} packed`);
+    }
     for (const name of exampleNames) assert.ok(packed.includes(`examples/${name}.json`), `example ${name} packed`);
     assert.deepEqual(
       packed.filter((f) => f.startsWith('dist/test/') || f.startsWith('test/') || f.endsWith('.ts.map')),
@@ -168,6 +171,26 @@ describe('installed from the npm pack tarball into a fresh Node-RED user folder'
     assert.equal(info.user, true);
     assert.equal(fs.realpathSync(info.path!), fs.realpathSync(path.join(userDir, 'node_modules', pkg.name)));
     assert.doesNotMatch(log, /\[error\]/);
+  });
+
+  test('node-red loads the sidebar plugin, with its editor part and its messages', async () => {
+    const sets = (await get('plugins')) as (NodeSet & { plugins: { id: string; type: string }[]; editor?: boolean })[];
+    const ours = sets.filter((s) => s.module === pkg.name);
+    assert.deepEqual(
+      ours.flatMap((s) => s.plugins.map((p) => p.id)),
+      Object.keys(pkg['node-red'].plugins),
+    );
+    for (const set of ours) {
+      assert.equal(set.enabled, true, `${set.id} enabled`);
+      assert.equal(set.err, undefined, `${set.id} loaded without error`);
+    }
+    const editor = await fetch(new URL('plugins', base), { headers: { Accept: 'text/html' } });
+    assert.match(await editor.text(), /RED\.plugins\.registerPlugin\('stream-ml-sidebar'/);
+    const messages = (await get('plugins/messages?lng=en-US')) as Record<
+      string,
+      { 'stream-ml-sidebar'?: { name?: string } }
+    >;
+    assert.ok(messages[`${pkg.name}/stream-ml-sidebar`]?.['stream-ml-sidebar']?.name, JSON.stringify(messages));
   });
 
   test('its examples are in the library that Import > Examples lists', async () => {

@@ -42,6 +42,8 @@ const options: ConsumerOptions = {
   sessionTimeoutMs: 10_000,
   heartbeatIntervalMs: 1000,
   drainOnCloseMs: 10,
+  onFailure: { kind: 'commit' },
+  tombstones: 'pass',
 };
 
 test('a consumer that cannot connect is retried without piling up abort listeners, and closes at once', async () => {
@@ -50,6 +52,7 @@ test('a consumer that cannot connect is retried without piling up abort listener
     deliver: () => undefined,
     malformed: () => undefined,
     warn: () => undefined,
+    halted: () => undefined,
   });
   worker.start();
   let closed = false;

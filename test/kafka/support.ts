@@ -74,7 +74,12 @@ export async function createTopic(prefix: string, partitions = 1): Promise<strin
 
 export async function produceRaw(
   topic: string,
-  messages: { key?: string | Buffer | null; value: string | Buffer | null; partition?: number }[],
+  messages: {
+    key?: string | Buffer | null;
+    value: string | Buffer | null;
+    partition?: number;
+    headers?: Record<string, string>;
+  }[],
 ): Promise<void> {
   const producer = client().producer();
   await producer.connect();
@@ -112,6 +117,23 @@ export async function consumeRaw(
     await consumer.disconnect();
   }
   return out;
+}
+
+/** The group's committed offset per partition of `topic` ('-1' where it has committed nothing). */
+export async function committedOffsets(groupId: string, topic: string): Promise<Record<number, string>> {
+  const [entry] = await withAdmin((admin) => admin.fetchOffsets({ groupId, topics: [topic] }));
+  const out: Record<number, string> = {};
+  for (const p of entry?.partitions ?? []) out[p.partition] = p.offset;
+  return out;
+}
+
+/** Polls the asynchronous `check` every 100 ms until it is true; fails with `what` after `timeoutMs`. */
+export async function waitForAsync(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Polls `check` every 50 ms until it is true; fails with `what` after `timeoutMs`. */
@@ -191,6 +213,12 @@ export function logged(id: string, level: 'warn' | 'error'): string[] {
 export function catchNodeModule(): unknown {
   const nodesDir = path.join(path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [nodeRedDir()] })));
   return require(path.join(nodesDir, 'core', 'common', '25-catch.js'));
+}
+
+/** Node-RED's own function node, from the runtime under test. */
+export function functionNodeModule(): unknown {
+  const nodesDir = path.join(path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [nodeRedDir()] })));
+  return require(path.join(nodesDir, 'core', 'function', '10-function.js'));
 }
 
 function nodeRedDir(): string {

@@ -1,5 +1,6 @@
-// Records that do not decode, under each of the consumer's policies: warn and skip, error to a Catch node, or a
-// second output with the raw bytes and the reason. Good records around them still arrive, in order.
+// Records that do not decode (JSON nested too deeply included), under each of the consumer's policies: warn and
+// skip, error to a Catch node, or a second output with the raw bytes and the reason. Good records around them still
+// arrive, in order, and the bad ones are counted in the status.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import helper from 'node-red-node-test-helper';
@@ -8,6 +9,7 @@ import {
   catchNodeModule,
   collect,
   createTopic,
+  flowNode,
   loadFlow,
   logged,
   produceRaw,
@@ -52,6 +54,10 @@ async function run(policy: string, encoding = 'json', bad: (Buffer | string)[] =
     { id: 'caught', type: 'helper' },
   ];
   await loadFlow(flow, undefined, [catchNodeModule()]);
+  const statuses: string[] = [];
+  flowNode('consumer').on('call:status', (call: never) =>
+    statuses.push(String((call as { args: [{ text?: string }] }).args[0].text)),
+  );
   const out = collect<{ payload: { n: number } }>('out');
   const errors = collect<{ payload: Buffer; error: { message: string; part: string } }>('errors');
   const caught = collect<{ payload: Buffer; error: { message: string } }>('caught');
@@ -59,6 +65,7 @@ async function run(policy: string, encoding = 'json', bad: (Buffer | string)[] =
   if (policy === 'output') await waitFor('two records on the errors output', () => errors.length >= 2);
   if (policy === 'catch') await waitFor('two errors at the Catch node', () => caught.length >= 2);
   if (policy === 'warn') await waitFor('two warnings', () => logged('consumer', 'warn').length >= 2);
+  await waitFor('the count in the status', () => statuses.some((s) => / · 2 malformed/.test(s)));
   await helper.unload();
   return { out, errors, caught, warnings: logged('consumer', 'warn') };
 }
@@ -106,4 +113,18 @@ test('Avro that does not match the schema goes to the errors output', async () =
   );
   assert.equal(errors.length, 2);
   assert.match(errors[0].error.message, /does not match the Avro schema/);
+});
+
+test('JSON nested 10,000 levels deep is a malformed record with its reason, never a stack overflow', async () => {
+  const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+  const deepObject = '{"a":'.repeat(100) + '1' + '}'.repeat(100);
+  const { out, errors } = await run('output', 'json', [deep, deepObject]);
+  assert.deepEqual(
+    out.map((m) => m.payload.n),
+    [1, 2, 3],
+  );
+  assert.equal(errors.length, 2);
+  assert.deepEqual(errors[0].payload, Buffer.from(deep));
+  assert.equal(errors[0].error.message, 'value is JSON nested more than 64 levels deep');
+  assert.equal(errors[1].error.message, 'value is JSON nested more than 64 levels deep');
 });

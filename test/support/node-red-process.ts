@@ -9,6 +9,8 @@ import { prepareUserDir } from './node-red-embedded';
 
 export interface NodeRedProcess {
   url: string;
+  /** The node-red process's id (benchmarks read its memory and CPU time from /proc). */
+  pid: number;
   output: () => string;
   stop(): Promise<void>;
   /** SIGKILL: the process ends at once, as in a crash or power loss. */
@@ -39,13 +41,18 @@ export function prepareUserFolder(userDir: string, settings: Record<string, unkn
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows, null, 2));
 }
 
-/** Starts node-red on the folder and resolves once it has started its flows. */
-export async function startNodeRed(userDir: string, timeoutMs = 60_000): Promise<NodeRedProcess> {
+/** Starts node-red on the folder and resolves once it has started its flows. `nodeArgs` go to node itself
+ * (--cpu-prof, heap options), before red.js. */
+export async function startNodeRed(
+  userDir: string,
+  timeoutMs = 60_000,
+  nodeArgs: string[] = [],
+): Promise<NodeRedProcess> {
   const port = await freePort();
   const redJs = path.join(nodeRedPackageDir(), 'red.js');
   const child: ChildProcess = spawn(
     process.execPath,
-    [redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js'), '--port', String(port)],
+    [...nodeArgs, redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js'), '--port', String(port)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -63,6 +70,7 @@ export async function startNodeRed(userDir: string, timeoutMs = 60_000): Promise
   }
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? 0,
     output: () => output,
     async stop() {
       if (child.exitCode !== null) return;
