@@ -2,9 +2,11 @@
 // every delivery of a message to a node (preDeliver) and every node's done() (onComplete, which carries the error
 // of a done(error)); a message is finished when every delivery of its _msgid has been completed, and failed when
 // any of them completed with an error. Nodes that never call done() would hold a message forever, so an entry
-// older than its stuck timeout is finished as a failure marked stuck.
+// older than its stuck timeout is finished as a failure marked stuck. A node that completes a message it could not
+// finish (it was closing) marks it so (src/node-red/unfinished.ts), and one held on purpose is never stuck.
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import type { DeliveryOutcome } from '../../src/kafka/consumer';
+import { isHeld, notFinishedReason } from '../../src/node-red/unfinished';
 
 interface Entry {
   deliveries: number;
@@ -13,6 +15,8 @@ interface Entry {
   stuckTimeoutMs: number;
   /** The first error a node completed it with. */
   error?: string;
+  /** Why a node completed it unfinished, if one did. */
+  unfinished?: string;
   finish: (outcome: DeliveryOutcome) => void;
 }
 
@@ -69,7 +73,7 @@ export class FlowTracker {
     });
     this.hooks.add(`onComplete.${LABEL}`, (event) => {
       const e = event as { msg?: NodeMessage; error?: unknown };
-      this.completed(e.msg?._msgid, e.error);
+      this.completed(e.msg?._msgid, e.error, notFinishedReason(e.msg));
     });
     this.startSweeper();
   }
@@ -114,23 +118,26 @@ export class FlowTracker {
     if (entry.deliveries === 0) this.finish(id, entry);
   }
 
-  private completed(id: string | undefined, error: unknown): void {
+  private completed(id: string | undefined, error: unknown, unfinished: string | undefined): void {
     if (id === undefined) return;
     const entry = this.pending.get(id);
     if (!entry) return;
     if (error !== undefined && error !== null && entry.error === undefined) entry.error = errorText(error);
+    if (unfinished !== undefined) entry.unfinished ??= unfinished;
     if (--entry.deliveries <= 0) this.finish(id, entry);
   }
 
   private finish(id: string, entry: Entry, outcome?: DeliveryOutcome): void {
     this.pending.delete(id);
-    entry.finish(outcome ?? (entry.error === undefined ? SUCCESS : { error: entry.error }));
+    if (entry.unfinished !== undefined) entry.finish({ error: entry.unfinished, unfinished: true });
+    else entry.finish(outcome ?? (entry.error === undefined ? SUCCESS : { error: entry.error }));
   }
 
   private sweep(): void {
     const now = Date.now();
     for (const [id, entry] of this.pending) {
-      if (entry.deadline <= now) {
+      if (entry.deadline <= now && isHeld(id)) entry.deadline = now + entry.stuckTimeoutMs;
+      else if (entry.deadline <= now) {
         const error = `not finished by the flow within ${formatTimeout(entry.stuckTimeoutMs)} (stuck)`;
         this.finish(id, entry, { error: entry.error ?? error, stuck: true });
       }

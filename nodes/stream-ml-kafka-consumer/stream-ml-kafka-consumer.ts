@@ -227,6 +227,7 @@ export = function register(RED: NodeAPI): void {
       if (s.tombstones > 0) parts.push(`${compact(s.tombstones)} tombstones skipped`);
       if (s.failed > 0) parts.push(`${compact(s.failed)} failed`);
       if (s.stuck > 0) parts.push(`${compact(s.stuck)} stuck (>${formatTimeout(stuckTimeoutMs)})`);
+      if (s.unfinished > 0) parts.push(`${compact(s.unfinished)} redelivered (a node closed)`);
       if (s.retried > 0) parts.push(`${compact(s.retried)} retries`);
       if (s.deadLettered > 0) parts.push(`${compact(s.deadLettered)} dead-lettered`);
       if (s.deadLetterProblem) parts.push(`dead-letter topic failing: ${s.deadLetterProblem}`);

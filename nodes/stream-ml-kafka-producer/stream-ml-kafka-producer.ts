@@ -1,6 +1,7 @@
 // Node-RED adapter for the Kafka producer node: a message in becomes a record queued for Kafka; done() is called
 // when Kafka acknowledged it, or with the reason it could not be delivered (so a Catch node sees every failure).
-// On close, records it could not send are reported together in one warning, as Node-RED stops the flow anyway.
+// On close, records it could not send are reported together in one warning, as Node-RED stops the flow anyway, and
+// marked unfinished so that a Kafka consumer upstream does not commit them.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { createEncoder, type Encoding } from '../../src/kafka/codecs';
 import type { ConnectionState, KafkaConnection } from '../../src/kafka/connection';
@@ -12,6 +13,7 @@ import {
   type OutgoingRecord,
 } from '../../src/kafka/producer';
 import { atMost } from '../../src/kafka/sleep';
+import { markNotFinished } from '../../src/node-red/unfinished';
 import type { KafkaBrokerNode } from '../stream-ml-kafka-broker/broker-config';
 import { compact, connectionStatus, RateMeter } from '../stream-ml-kafka-broker/status';
 
@@ -165,8 +167,10 @@ export = function register(RED: NodeAPI): void {
       if (timestamp) record.timestamp = timestamp;
       worker.send(record, (error) => {
         if (error instanceof ProducerClosedError) {
-          // Counted in the close's warning; done() without an error, as Node-RED's own nodes do on close.
+          // Counted in the close's warning; done() without an error, as Node-RED's own nodes do on close, but
+          // marked so that a Kafka consumer upstream does not commit it: it is delivered again, not lost.
           if (closeReported) node.warn(notSentWarning(1, error.reason));
+          markNotFinished(msg, error.message);
           done();
         } else if (error) done(error);
         else done();

@@ -15,6 +15,7 @@ import {
 } from '../../src/node-red/model-config';
 import { checkpointFileFor } from '../../src/node-red/checkpoint';
 import { CheckpointBarrier } from '../../src/node-red/checkpoint-barrier';
+import { holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
 import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
 import { KafkaPositions } from '../../src/node-red/kafka-positions';
 import { isBatch, messagePropertyReader, recordOf, recordsOf } from '../../src/node-red/records';
@@ -355,8 +356,15 @@ export = function register(RED: NodeAPI): void {
         }
         lastError = '';
         send(msg); // to the first output, as [msg, null] would, without an array per message
-        if (barrier && positions.source !== undefined && !paused) barrier.hold(done, records);
-        else done();
+        if (barrier && positions.source !== undefined && !paused) {
+          holdMessage(msg._msgid);
+          barrier.hold((durable) => {
+            releaseMessage(msg._msgid);
+            // Learned but not saved: the consumer must not commit it, so it comes again and is learned then.
+            if (!durable) markNotFinished(msg, `the learner closed before a checkpoint of model "${modelName}" was written`);
+            done();
+          }, records);
+        } else done();
       } catch (error) {
         lastError = (error as Error).message;
         showStatus();

@@ -5,6 +5,7 @@
 // all the same, retried and then written to a dead-letter topic, or held with its partition stopped until resume().
 // It supervises its kafkajs consumer itself, so a broker restart or a crash ends in a fresh consumer after a backoff
 // whose due time is reported, instead of a consumer that is gone.
+import { setMaxListeners } from 'node:events';
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
 import { MalformedRecordError, RegistryUnavailableError, type Decoder } from './codecs';
 import type { KafkaConnection } from './connection';
@@ -54,7 +55,15 @@ export interface DeliveryOutcome {
   error?: string;
   /** It failed by not finishing within the stuck timeout. */
   stuck?: boolean;
+  /**
+   * A node stopped before it could finish it (a producer closing with it unsent): never committed, whatever the
+   * policy; delivered again soon while this consumer runs on, else by whoever reads the partition next.
+   */
+  unfinished?: boolean;
 }
+
+/** How long an unfinished delivery waits before it is delivered again (a redeployed node is back by then). */
+const UNFINISHED_REDELIVERY_MS = 1_000;
 
 /** What happens to a record (or chunk) the flow failed. */
 export type FailurePolicy =
@@ -148,6 +157,8 @@ export interface ConsumerStats {
   /** Deliveries the flow failed (stuck ones included), retries made, records written to the dead-letter topic. */
   failed: number;
   stuck: number;
+  /** Deliveries a stopping node completed unfinished: not committed, delivered again. */
+  unfinished: number;
   retried: number;
   deadLettered: number;
   tombstones: number;
@@ -196,7 +207,12 @@ function rawRecord(topic: string, partition: number, m: KafkaMessage): RawRecord
 
 export class KafkaConsumerWorker {
   private consumer?: Consumer;
-  private readonly abort = new AbortController();
+  // Every retry's and redelivery's wait listens to it: many at once is normal, not a leak.
+  private readonly abort = (() => {
+    const controller = new AbortController();
+    setMaxListeners(0, controller.signal);
+    return controller;
+  })();
   private progress = new Map<string, PartitionProgress>();
   private readonly lagByPartition = new Map<string, number>();
   private inFlight = 0;
@@ -217,6 +233,7 @@ export class KafkaConsumerWorker {
     malformed: 0,
     failed: 0,
     stuck: 0,
+    unfinished: 0,
     retried: 0,
     deadLettered: 0,
     tombstones: 0,
@@ -433,6 +450,13 @@ export class KafkaConsumerWorker {
   private completed(delivery: Delivery, outcome: DeliveryOutcome | undefined): void {
     const error = outcome?.error;
     if (error === undefined) return this.settle(delivery);
+    if (outcome?.unfinished) {
+      this.counts.unfinished++;
+      if (this.closing) return this.release(delivery);
+      if (!this.owns(delivery)) return this.settle(delivery);
+      void sleep(UNFINISHED_REDELIVERY_MS, this.abort.signal).then(() => this.redeliver(delivery, false));
+      return;
+    }
     this.counts.failed++;
     if (outcome?.stuck) this.counts.stuck++;
     const policy = this.options.onFailure;
@@ -454,10 +478,10 @@ export class KafkaConsumerWorker {
   }
 
   /** Hands a failed delivery to the flow again, decoded afresh (the flow may have changed the first copy). */
-  private redeliver(delivery: Delivery): void {
+  private redeliver(delivery: Delivery, isRetry = true): void {
     if (this.closing) return this.release(delivery);
     if (!this.owns(delivery)) return this.settle(delivery);
-    delivery.attempt++;
+    if (isRetry) delivery.attempt++;
     if (!delivery.inFlow) {
       delivery.inFlow = true;
       this.inFlight++;

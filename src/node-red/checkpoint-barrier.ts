@@ -4,7 +4,8 @@
 // Checkpoints are taken one at a time, soon after messages are held (at once when many are), so the consumer's
 // in-flight window keeps moving.
 
-type Done = () => void;
+/** Called once: `durable` says whether a written checkpoint has the message's records. */
+type Done = (durable: boolean) => void;
 
 export interface CheckpointBarrierOptions {
   /** Writes the checkpoint; takes the snapshot synchronously, when called. */
@@ -54,7 +55,7 @@ export class CheckpointBarrier {
 
   /** Calls done once a checkpoint taken after this call has been written. */
   hold(done: Done, records: number): void {
-    if (this.closed) return done();
+    if (this.closed) return done(false);
     this.lastHeldAt = Date.now();
     this.held.push(done);
     this.heldRecords += records;
@@ -63,7 +64,7 @@ export class CheckpointBarrier {
 
   /**
    * Once messages stop coming (the consumer stops fetching when it closes; those on their way still arrive), the
-   * last checkpoint, then every held done(), whether it could be written or not (the node is going).
+   * last checkpoint, then every held done(), saying whether it could be written (the node is going either way).
    */
   async close(): Promise<void> {
     const started = Date.now();
@@ -74,10 +75,12 @@ export class CheckpointBarrier {
     this.timer = undefined;
     await this.running;
     const dones = this.take();
+    let durable = false;
     try {
       await this.options.save();
+      durable = true;
     } finally {
-      for (const done of dones) done();
+      for (const done of dones) done(durable);
     }
   }
 
@@ -109,7 +112,7 @@ export class CheckpointBarrier {
         () => {
           this.failing = false;
           this.checkpoints++;
-          for (const done of dones) done();
+          for (const done of dones) done(true);
         },
         (error: Error) => {
           // Not durable: they wait for the next checkpoint.

@@ -98,7 +98,8 @@ describe('CheckpointBarrier', () => {
       quietMs: 0,
     });
     const done: number[] = [];
-    barrier.hold(() => done.push(1), 1);
+    const durable: boolean[] = [];
+    barrier.hold((d) => (done.push(1), durable.push(d)), 1);
     calls[0].reject(new Error('disk full'));
     await tick();
     await tick();
@@ -114,8 +115,10 @@ describe('CheckpointBarrier', () => {
     calls[2].reject(new Error('closing'));
     await assert.rejects(closing, /closing/);
     assert.deepEqual(done, [1], 'released on close even so');
-    barrier.hold(() => done.push(2), 1); // after close: at once
+    assert.deepEqual(durable, [false], 'and said not to be durable');
+    barrier.hold((d) => (done.push(2), durable.push(d)), 1); // after close: at once, and not durable
     assert.deepEqual(done, [1, 2]);
+    assert.deepEqual(durable, [false, false]);
   });
 
   it('on close, waits for messages still on their way, then writes one last checkpoint for them', async () => {
@@ -129,12 +132,14 @@ describe('CheckpointBarrier', () => {
       quietMs: 40,
     });
     const done: number[] = [];
-    barrier.hold(() => done.push(1), 1);
+    const durable: boolean[] = [];
+    barrier.hold((d) => (done.push(1), durable.push(d)), 1);
     const closing = barrier.close();
     await new Promise((r) => setTimeout(r, 10));
-    barrier.hold(() => done.push(2), 1); // arrives while closing
+    barrier.hold((d) => (done.push(2), durable.push(d)), 1); // arrives while closing
     await closing;
     assert.deepEqual(done, [1, 2]);
+    assert.deepEqual(durable, [true, true]);
     assert.equal(saves.length, 1);
   });
 });

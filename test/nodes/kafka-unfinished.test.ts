@@ -1,0 +1,123 @@
+// A producer that closes with records it could not send must not let the consumer upstream commit them: under
+// every failure policy they are delivered again, on the next start or, if the consumer runs on, a second later.
+// The producer's broker is unreachable, so every record waits in its queue until the close fails it.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import helper from 'node-red-node-test-helper';
+import {
+  brokerNode,
+  collect,
+  committedOffsets,
+  consumeRaw,
+  createTopic,
+  flowNode,
+  type FlowNode,
+  loadFlow,
+  produceRaw,
+  redeploy,
+  uniqueName,
+  useTestRuntime,
+  waitFor,
+} from '../kafka/support';
+import { freePort } from '../support/node-red-process';
+
+useTestRuntime();
+// The producer flushes within the close timeout less 3 s (at least 500 ms): a short one keeps the test short.
+helper.settings({ nodeCloseTimeout: 3_000 } as never);
+
+const RECORDS = 40;
+
+async function inputTopic(prefix: string): Promise<string> {
+  const topic = await createTopic(prefix);
+  await produceRaw(
+    topic,
+    Array.from({ length: RECORDS }, (_, n) => ({ value: JSON.stringify({ n }) })),
+  );
+  return topic;
+}
+
+function consumerNode(topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
+  return {
+    id: 'consumer',
+    type: 'stream-ml-kafka-consumer',
+    broker: 'broker',
+    topics: topic,
+    groupId,
+    fromBeginning: 'earliest',
+    valueEncoding: 'json',
+    sessionTimeout: 6_000,
+    commitInterval: 100,
+    wires: [['producer']],
+    ...extra,
+  };
+}
+
+async function unreachableBroker(): Promise<FlowNode> {
+  const port = await freePort(); // nothing listens there
+  return brokerNode('nowhere', { brokers: `127.0.0.1:${port}`, connectionTimeout: 500, reconnectMaxDelay: 500 });
+}
+
+function producerNode(broker: string, topic: string): FlowNode {
+  return { id: 'producer', type: 'stream-ml-kafka-producer', broker, topic, valueEncoding: 'json' };
+}
+
+const numbers = (records: { value: Buffer | null }[]): number[] =>
+  records.map((r) => (JSON.parse(String(r.value)) as { n: number }).n).sort((a, b) => a - b);
+
+for (const policy of ['commit', 'retry', 'pause'] as const) {
+  test(`on failure "${policy}": records a closing producer did not send are not committed, and come again`, async (t) => {
+    const input = await inputTopic(`unfinished-${policy}`);
+    const output = await createTopic(`unfinished-${policy}-out`);
+    const groupId = uniqueName('unfinished');
+    const options = policy === 'retry' ? { onFailure: 'retry', retries: 1, deadLetterTopic: `${output}-dlt` } : {};
+    await loadFlow([
+      brokerNode(),
+      await unreachableBroker(),
+      consumerNode(input, groupId, { onFailure: policy, ...options }),
+      producerNode('nowhere', output),
+    ]);
+    let reached = 0;
+    flowNode('producer').on('input', () => reached++);
+    await waitFor('every record at the producer', () => reached === RECORDS);
+    await new Promise((r) => setTimeout(r, 300)); // a few commit intervals
+    await redeploy([]); // stops both nodes, the producer with its whole queue unsent
+    await helper.unload();
+    const committed = await committedOffsets(groupId, input);
+    t.diagnostic(`committed after the close: ${JSON.stringify(committed)}`);
+    assert.ok(Number(committed[0] ?? -1) <= 0, `committed ${committed[0]}: records not sent were committed`);
+
+    // Started again with a reachable producer: every record arrives, none was lost to the commit.
+    await loadFlow([brokerNode(), consumerNode(input, groupId), producerNode('broker', output)]);
+    const out = await consumeRaw(output, RECORDS);
+    await helper.unload();
+    assert.deepEqual(
+      numbers(out),
+      Array.from({ length: RECORDS }, (_, n) => n),
+    );
+  });
+}
+
+test('a redeploy of the producer alone: the consumer runs on and delivers its unsent records again', async () => {
+  const input = await inputTopic('unfinished-redeploy');
+  const output = await createTopic('unfinished-redeploy-out');
+  const groupId = uniqueName('unfinished-redeploy');
+  const consumer = consumerNode(input, groupId);
+  await loadFlow([brokerNode(), await unreachableBroker(), consumer, producerNode('nowhere', output)]);
+  let reached = 0;
+  flowNode('producer').on('input', () => reached++);
+  await waitFor('every record at the producer', () => reached === RECORDS);
+  const before = flowNode('consumer');
+  // The editor's "modified nodes" deploy: only the producer changes, now to the reachable broker.
+  await redeploy([brokerNode(), consumer, producerNode('broker', output)]);
+  assert.equal(flowNode('consumer'), before, 'the consumer was not restarted');
+  const seen = collect<unknown>('producer');
+  const out = await consumeRaw(output, RECORDS);
+  await waitFor('offsets committed', () => seen.length >= RECORDS);
+  await helper.unload();
+  assert.deepEqual(
+    numbers(out),
+    Array.from({ length: RECORDS }, (_, n) => n),
+  );
+  const committed = await committedOffsets(groupId, input);
+  assert.equal(committed[0], String(RECORDS));
+});

@@ -1,0 +1,57 @@
+// The flow tracker against Node-RED's hook events as the runtime fires them (preDeliver per delivery, onComplete
+// per done()), here fired by hand: what it makes of a message a closing node completed unfinished, and of one a
+// learner holds for its checkpoint past the stuck timeout.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Node, NodeMessage } from 'node-red';
+import { FlowTracker } from '../../nodes/stream-ml-kafka-consumer/flow-tracker';
+import type { DeliveryOutcome } from '../../src/kafka/consumer';
+import { holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
+
+type Hook = (event: unknown) => void;
+
+function runtime(): { tracker: FlowTracker; node: Node; complete(msg: NodeMessage, error?: Error): void } {
+  const hooks = new Map<string, Hook>();
+  const tracker = new FlowTracker({ add: (name, hook) => hooks.set(name.split('.')[0], hook), remove: () => {} });
+  // One node wired to the consumer: each send is one delivery.
+  const node = {
+    send: (msg: NodeMessage) => hooks.get('preDeliver')?.({ msg, destination: { node: {} } }),
+  } as unknown as Node;
+  const complete = (msg: NodeMessage, error?: Error): void => hooks.get('onComplete')?.({ msg, error });
+  return { tracker, node, complete };
+}
+
+describe('FlowTracker', () => {
+  it('reports a message completed unfinished as such, not as a success or a plain failure', () => {
+    const { tracker, node, complete } = runtime();
+    tracker.acquire(60_000);
+    const outcomes: DeliveryOutcome[] = [];
+    const ok = { payload: 1 } as NodeMessage;
+    const unsent = { payload: 2 } as NodeMessage;
+    tracker.send(node, ok, 60_000, (o) => outcomes.push(o));
+    tracker.send(node, unsent, 60_000, (o) => outcomes.push(o));
+    complete(ok);
+    markNotFinished(unsent, 'producer closed: record not sent');
+    complete(unsent);
+    tracker.release();
+    assert.deepEqual(outcomes, [{}, { error: 'producer closed: record not sent', unfinished: true }]);
+  });
+
+  it('never counts a held message as stuck, and sweeps it once released', async () => {
+    const { tracker, node, complete } = runtime();
+    tracker.acquire(40);
+    const outcomes: DeliveryOutcome[] = [];
+    const held = { payload: 1 } as NodeMessage;
+    const plain = { payload: 2 } as NodeMessage;
+    tracker.send(node, held, 40, (o) => outcomes.push(o));
+    tracker.send(node, plain, 40, (o) => outcomes.push(o));
+    holdMessage(held._msgid);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(outcomes.length, 1, 'only the message nobody holds is stuck');
+    assert.equal(outcomes[0].stuck, true);
+    releaseMessage(held._msgid);
+    complete(held);
+    tracker.release();
+    assert.deepEqual(outcomes[1], {});
+  });
+});
