@@ -361,7 +361,8 @@ export = function register(RED: NodeAPI): void {
           barrier.hold((durable) => {
             releaseMessage(msg._msgid);
             // Learned but not saved: the consumer must not commit it, so it comes again and is learned then.
-            if (!durable) markNotFinished(msg, `the learner closed before a checkpoint of model "${modelName}" was written`);
+            if (!durable)
+              markNotFinished(msg, `the learner closed before a checkpoint of model "${modelName}" was written`);
             done();
           }, records);
         } else done();
