@@ -7,6 +7,8 @@
 //            record;
 //   batch    the same flow on the consumer's batch output (one message, and one output record, per chunk of a
 //            partition's records: the producer node writes a message's payload as one record);
+//   floor    our consumer → two pass-through nodes → our producer, one message per record: what Node-RED and our
+//            Kafka nodes cost per record with no model at all, the floor of any per-record flow in this design;
 //   peer     node-red-contrib-kafkajs's consumer and producer with two nodes between them: one taking the record's
 //            value out of the message that consumer sends (what its producer needs), one passing it on. Installed
 //            for the benchmark only, into .cache/bench-e2e/peer; never a dependency of this package.
@@ -39,13 +41,14 @@ const root = path.resolve(__dirname, '..', '..');
 const cacheDir = process.env.STREAM_ML_CACHE ?? path.join(root, '.cache');
 const workDir = path.join(cacheDir, 'bench-e2e');
 
-const VARIANTS = ['kafkajs', 'record', 'batch', 'peer'] as const;
+const VARIANTS = ['kafkajs', 'record', 'batch', 'peer', 'floor'] as const;
 type Variant = (typeof VARIANTS)[number];
 const LABELS: Record<Variant, string> = {
   kafkajs: 'a. kafkajs consume → produce',
   record: 'b. stream-ml flow, per record',
   batch: 'c. stream-ml flow, batches',
   peer: 'd. node-red-contrib-kafkajs',
+  floor: 'e. our Kafka nodes, no model',
 };
 const PEER_PACKAGE = 'node-red-contrib-kafkajs';
 const PEER_VERSION = '0.0.7';
@@ -280,8 +283,15 @@ const SHUTTLE_ATTRIBUTES = [
   { name: 'outlier', type: 'X', label: true },
 ];
 
-function ourFlow(output: 'record' | 'batch', brokers: string, input: string, out: string, group: string): FlowNode[] {
+function ourFlow(
+  variant: 'record' | 'batch' | 'floor',
+  brokers: string,
+  input: string,
+  out: string,
+  group: string,
+): FlowNode[] {
   const z = 'e2e';
+  const output = variant === 'batch' ? 'batch' : 'record';
   const nodes: FlowNode[] = [
     { id: z, type: 'tab', label: 'e2e' },
     { id: 'broker', type: 'stream-ml-kafka-broker', brokers, clientId: 'bench-e2e' },
@@ -325,6 +335,11 @@ function ourFlow(output: 'record' | 'batch', brokers: string, input: string, out
     },
     { id: 'producer', type: 'stream-ml-kafka-producer', z, broker: 'broker', topic: out, acks: 'all', wires: [] },
   ];
+  if (variant === 'floor') {
+    // The scorer and learner replaced by nodes that only pass the message on (and call done()).
+    nodes[3] = { id: 'scorer', type: 'bench-pass', z, wires: [['learner']] };
+    nodes[4] = { id: 'learner', type: 'bench-pass', z, wires: [['producer']] };
+  }
   return nodes.map((n) => ({ ...n, ...OPTIONS[n.id] }));
 }
 
@@ -441,7 +456,7 @@ function userFolder(variant: Variant, flow: FlowNode[]): string {
   fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'e2e', private: true, dependencies }));
   const nodesDir = path.join(userDir, 'bench-nodes');
   fs.mkdirSync(nodesDir);
-  if (variant === 'peer') {
+  if (variant === 'peer' || variant === 'floor') {
     fs.writeFileSync(path.join(nodesDir, 'bench-glue.js'), PEER_GLUE_NODES);
     fs.writeFileSync(path.join(nodesDir, 'bench-glue.html'), '');
   }
@@ -831,6 +846,8 @@ async function main(): Promise<void> {
         batchVsKafkajs: ratio('batch', 'kafkajs'),
         perRecordVsPeer: ratio('record', 'peer'),
         batchVsPeer: ratio('batch', 'peer'),
+        floorVsKafkajs: ratio('floor', 'kafkajs'),
+        perRecordVsFloor: ratio('record', 'floor'),
       },
       p99MsAt5000: byKey('record')?.p99Ms ?? null,
       peakRssMb: ours.some((v) => v.peakRssMb !== null) ? Math.max(...ours.map((v) => v.peakRssMb ?? 0)) : null,
@@ -885,7 +902,8 @@ function printTable(
     );
   }
   console.log(
-    `ratios: b/a ${cell(ratios.perRecordVsKafkajs, 0, 2)}, c/a ${cell(ratios.batchVsKafkajs, 0, 2)}, b/d ${cell(ratios.perRecordVsPeer, 0, 2)}, c/d ${cell(ratios.batchVsPeer, 0, 2)}`,
+    `ratios: b/a ${cell(ratios.perRecordVsKafkajs, 0, 2)}, c/a ${cell(ratios.batchVsKafkajs, 0, 2)}, b/d ${cell(ratios.perRecordVsPeer, 0, 2)}, c/d ${cell(ratios.batchVsPeer, 0, 2)}, ` +
+      `e/a ${cell(ratios.floorVsKafkajs, 0, 2)}, b/e ${cell(ratios.perRecordVsFloor, 0, 2)}`,
   );
 }
 
