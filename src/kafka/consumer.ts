@@ -62,6 +62,9 @@ export interface DeliveryOutcome {
   unfinished?: boolean;
 }
 
+const FETCH_MAX_BYTES = 1_048_576;
+const FETCH_MAX_BYTES_PER_PARTITION = 262_144;
+
 /** How long an unfinished delivery waits before it is delivered again (a redeployed node is back by then). */
 const UNFINISHED_REDELIVERY_MS = 1_000;
 
@@ -128,7 +131,8 @@ interface Delivery extends Pending {
 
 // Per partition: messages handed over in offset order; the front ones that are done give the committable offset.
 class PartitionProgress {
-  private entries: Pending[] = [];
+  // Slots before head are emptied as they pass: a done delivery holds its records, which must not outlive it.
+  private entries: (Pending | undefined)[] = [];
   private head = 0;
   lastDone?: string;
   lastCommitted?: string;
@@ -139,9 +143,9 @@ class PartitionProgress {
   }
 
   advance(): void {
-    while (this.head < this.entries.length && this.entries[this.head].done) {
-      this.lastDone = this.entries[this.head].offset;
-      this.head++;
+    for (let entry = this.entries[this.head]; entry?.done; entry = this.entries[this.head]) {
+      this.lastDone = entry.offset;
+      this.entries[this.head++] = undefined;
     }
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
@@ -316,6 +320,10 @@ export class KafkaConsumerWorker {
         allowAutoTopicCreation: false,
         // A fetch long-poll holds up leaving the group on close; 1 s keeps redeploys quick.
         maxWaitTimeInMs: 1_000,
+        // Smaller fetches than kafkajs's 10 MB (1 MB a partition): a fetch is decoded into objects all at once, and
+        // what keeps a gateway's flow fed is how often it fetches, not how much.
+        maxBytes: FETCH_MAX_BYTES,
+        maxBytesPerPartition: FETCH_MAX_BYTES_PER_PARTITION,
         // We restart it ourselves (see the loop), with a backoff we can show.
         retry: { initialRetryTime: 300, retries: 3, maxRetryTime: 3_000, restartOnFailure: async () => false },
       });

@@ -62,6 +62,11 @@ export class ProducerClosedError extends Error {
 
 const AFTER_CLOSE = 'it arrived after the producer had closed';
 
+// One request carries at most this many bytes of keys, values and headers: under Kafka's default limit of 1 MB for
+// one partition's batch, whichever partitions the records go to, so a large batch size never makes a request the
+// broker refuses as too large.
+export const MAX_REQUEST_BYTES = 900_000;
+
 export interface CloseResult {
   /** Records not sent because of the close: still unacknowledged at its deadline, or arriving after it ended. */
   notSent: number;
@@ -72,6 +77,8 @@ export interface CloseResult {
 interface Queued {
   topic: string;
   message: Message;
+  /** Bytes of key, value and headers. */
+  bytes: number;
   callback: DeliveryCallback;
   settled: boolean;
 }
@@ -82,6 +89,21 @@ function settle(item: Queued, error?: Error): boolean {
   item.settled = true;
   item.callback(error);
   return true;
+}
+
+function byteLength(value: Buffer | string | null): number {
+  if (value === null) return 0;
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+}
+
+function sizeOf(
+  key: Buffer | string | null,
+  value: Buffer | string | null,
+  headers?: Record<string, string | Buffer>,
+): number {
+  let bytes = byteLength(key) + byteLength(value);
+  if (headers) for (const [name, v] of Object.entries(headers)) bytes += name.length + byteLength(v);
+  return bytes;
 }
 
 export interface ProducerStats {
@@ -158,7 +180,13 @@ export class KafkaProducerWorker {
       if (record.partition !== undefined) message.partition = record.partition;
       if (record.headers) message.headers = record.headers;
       if (record.timestamp !== undefined) message.timestamp = record.timestamp;
-      const item: Queued = { topic: record.topic, message, callback, settled: false };
+      const item: Queued = {
+        topic: record.topic,
+        message,
+        bytes: sizeOf(k, v, record.headers),
+        callback,
+        settled: false,
+      };
       if (this.stopped) {
         this.failClosed(item, AFTER_CLOSE); // its encoding outlasted the flush
         return;
@@ -186,8 +214,11 @@ export class KafkaProducerWorker {
   }
 
   private takeBatch(): Queued[] {
-    const limit = this.isolate > 0 ? 1 : this.options.batchSize;
-    return this.queue.slice(this.head, this.head + limit);
+    const limit = Math.min(this.queue.length, this.head + (this.isolate > 0 ? 1 : this.options.batchSize));
+    let end = this.head + 1;
+    let bytes = this.queue[this.head].bytes;
+    while (end < limit && (bytes += this.queue[end].bytes) <= MAX_REQUEST_BYTES) end++;
+    return this.queue.slice(this.head, end);
   }
 
   private drop(count: number): void {
