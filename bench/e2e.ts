@@ -5,8 +5,9 @@
 //   kafkajs  a plain kafkajs consume → produce pipe (bench/e2e-pipe.ts): the ceiling of the client on this machine;
 //   record   our consumer → anomaly scorer → online learner → producer in a real `node-red` process, one message per
 //            record;
-//   batch    the same flow on the consumer's batch output (one message, and one output record, per chunk of a
-//            partition's records: the producer node writes a message's payload as one record);
+//   batch    the same flow on the consumer's batch output (one message per chunk of a partition's records); the
+//            producer writes one record per element of the chunk (its "one record per element" option), so the
+//            output topic gets one prediction per input record, as in a and b;
 //   floor    our consumer → two pass-through nodes → our producer, one message per record: what Node-RED and our
 //            Kafka nodes cost per record with no model at all, the floor of any per-record flow in this design;
 //   peer     node-red-contrib-kafkajs's consumer and producer with two nodes between them: one taking the record's
@@ -333,7 +334,17 @@ function ourFlow(
       saveInterval: '10',
       wires: [['producer'], []],
     },
-    { id: 'producer', type: 'stream-ml-kafka-producer', z, broker: 'broker', topic: out, acks: 'all', wires: [] },
+    {
+      id: 'producer',
+      type: 'stream-ml-kafka-producer',
+      z,
+      broker: 'broker',
+      topic: out,
+      acks: 'all',
+      // A batch's predictions go out as one record each, like a's and b's.
+      arrays: variant === 'batch' ? 'each' : 'record',
+      wires: [],
+    },
   ];
   if (variant === 'floor') {
     // The scorer and learner replaced by nodes that only pass the message on (and call done()).

@@ -29,6 +29,8 @@ interface KafkaProducerDef extends NodeDef {
   compression: Compression;
   lingerMs: number | string;
   batchSize: number | string;
+  /** An array payload: one record, or one record per element. */
+  arrays?: 'record' | 'each';
   queueSize: number | string;
   ackTimeout: number | string;
 }
@@ -52,6 +54,24 @@ function notSentWarning(count: number, reason: string | undefined): string {
   return `closed with ${count} record${count === 1 ? '' : 's'} not sent: ${reason ?? 'unknown reason'}`;
 }
 
+/**
+ * A callback for `count` deliveries that calls `finish` once, after the last: with the first error, a record not
+ * sent because of the close counting as one (so the message is not committed upstream).
+ */
+function allSettled(count: number, finish: (error?: Error) => void): (error?: Error) => void {
+  if (count === 0) {
+    finish();
+    return () => undefined;
+  }
+  let left = count;
+  let first: Error | undefined;
+  return (error) => {
+    if (error && (!first || (error instanceof ProducerClosedError && !(first instanceof ProducerClosedError))))
+      first = error;
+    if (--left === 0) finish(first);
+  };
+}
+
 function timestampOf(value: unknown): string | undefined {
   if (value instanceof Date) return String(value.getTime());
   if (typeof value === 'number' && Number.isFinite(value)) return String(Math.floor(value));
@@ -73,6 +93,7 @@ export = function register(RED: NodeAPI): void {
     // Set once the close has reported its count: a record refused after that is reported on its own.
     let closeReported = false;
     const closeTimeout = Number((RED.settings as { nodeCloseTimeout?: number }).nodeCloseTimeout) || 15_000;
+    const perElement = def.arrays === 'each';
 
     try {
       if (!broker) throw new Error('no Kafka broker configured');
@@ -152,30 +173,42 @@ export = function register(RED: NodeAPI): void {
         done(new Error('no topic: set one in the node or in msg.topic'));
         return;
       }
-      const record: OutgoingRecord = { topic, key: m.key, value: msg.payload };
+      const base: Omit<OutgoingRecord, 'value'> = { topic };
       const partition = Number(m.partition);
       if (m.partition !== undefined && m.partition !== null && m.partition !== '') {
         if (!Number.isInteger(partition) || partition < 0) {
           done(new Error(`msg.partition must be a partition number, not ${String(m.partition)}`));
           return;
         }
-        record.partition = partition;
+        base.partition = partition;
       }
       const headers = headersOf(m.headers);
-      if (headers) record.headers = headers;
+      if (headers) base.headers = headers;
       const timestamp = timestampOf(m.timestamp);
-      if (timestamp) record.timestamp = timestamp;
-      worker.send(record, (error) => {
-        if (error instanceof ProducerClosedError) {
-          // Counted in the close's warning; done() without an error, as Node-RED's own nodes do on close, but
-          // marked so that a Kafka consumer upstream does not commit it: it is delivered again, not lost.
-          if (closeReported) node.warn(notSentWarning(1, error.reason));
-          markNotFinished(msg, error.message);
-          done();
-        } else if (error) done(error);
-        else done();
-      });
+      if (timestamp) base.timestamp = timestamp;
+      const current = worker;
+      if (perElement && Array.isArray(msg.payload)) {
+        const values = msg.payload as unknown[];
+        const keys = Array.isArray(m.key) && m.key.length === values.length ? (m.key as unknown[]) : undefined;
+        const finish = allSettled(values.length, (error) => finishRecord(msg, error, done));
+        for (let i = 0; i < values.length; i++)
+          current.send({ ...base, key: keys ? keys[i] : m.key, value: values[i] }, finish);
+        return;
+      }
+      current.send({ ...base, key: m.key, value: msg.payload }, (error) => finishRecord(msg, error, done));
     });
+
+    // The message's outcome from its record's (or records') delivery.
+    function finishRecord(msg: NodeMessageInFlow, error: Error | undefined, done: (error?: Error) => void): void {
+      if (error instanceof ProducerClosedError) {
+        // Counted in the close's warning; done() without an error, as Node-RED's own nodes do on close, but
+        // marked so that a Kafka consumer upstream does not commit it: it is delivered again, not lost.
+        if (closeReported) node.warn(notSentWarning(1, error.reason));
+        markNotFinished(msg, error.message);
+        done();
+      } else if (error) done(error);
+      else done();
+    }
 
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(statusTimer);

@@ -154,3 +154,62 @@ test('batch output gives arrays of at most batchSize records with their offsets'
     Array.from({ length: 50 }, (_, i) => String(i)),
   );
 });
+
+test('array payload, one record per element: a batch comes back as its records, keys per element, in order', async () => {
+  const input = await createTopic('rt-each-in');
+  const output = await createTopic('rt-each-out');
+  await loadFlow([
+    brokerNode(),
+    { id: 'source', type: 'stream-ml-kafka-producer', broker: 'broker', topic: input, valueEncoding: 'json' },
+    {
+      id: 'consumer',
+      type: 'stream-ml-kafka-consumer',
+      broker: 'broker',
+      topics: input,
+      fromBeginning: 'earliest',
+      valueEncoding: 'json',
+      output: 'batch',
+      batchSize: 7,
+      wires: [['keys']],
+    },
+    // The chunk's keys as msg.key: one per element.
+    { id: 'keys', type: 'helper', wires: [['producer']] },
+    {
+      id: 'producer',
+      type: 'stream-ml-kafka-producer',
+      broker: 'broker',
+      topic: output,
+      valueEncoding: 'json',
+      arrays: 'each',
+    },
+    {
+      id: 'reader',
+      type: 'stream-ml-kafka-consumer',
+      broker: 'broker',
+      topics: output,
+      fromBeginning: 'earliest',
+      valueEncoding: 'json',
+      wires: [['out']],
+    },
+    { id: 'out', type: 'helper' },
+  ]);
+  const keys = flowNode('keys') as unknown as {
+    on(event: 'input', fn: (msg: { kafka: { keys: unknown[] }; key?: unknown }) => void): void;
+    send(msg: unknown): void;
+  };
+  keys.on('input', (msg) => keys.send({ ...msg, key: msg.kafka.keys }));
+  const received = collect<{ payload: { n: number }; key: string }>('out');
+  for (let n = 0; n < 50; n++) flowNode('source').receive({ payload: { n }, key: `k${n}` });
+  await waitFor('50 records out', () => received.length >= 50);
+  await new Promise((r) => setTimeout(r, 300)); // none more
+  await helper.unload();
+  assert.equal(received.length, 50);
+  assert.deepEqual(
+    received.map((r) => r.payload.n),
+    Array.from({ length: 50 }, (_, n) => n),
+  );
+  assert.deepEqual(
+    received.map((r) => r.key),
+    Array.from({ length: 50 }, (_, n) => `k${n}`),
+  );
+});
