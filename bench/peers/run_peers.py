@@ -9,6 +9,7 @@ The first run creates a virtual environment at .cache/bench-venv with pinned ver
 PySAD from PyPI and re-executes itself in it. Progress goes to stderr, one JSON object to stdout.
 
     python3 bench/peers/run_peers.py --csv shuttle.csv [--label outlier] [--seeds 5] [--peers hst,...]
+    python3 bench/peers/run_peers.py --csv-list a.csv b.csv ... [same options]
 """
 
 import argparse
@@ -36,8 +37,8 @@ def in_venv():
     return os.path.realpath(sys.prefix) == os.path.realpath(VENV)
 
 
-def bootstrap():
-    """Creates the venv if needed, installs what is missing, and re-executes this script in it."""
+def bootstrap(script=None):
+    """Creates the venv if needed, installs what is missing, and re-executes script (this one by default) in it."""
     if not os.path.exists(VENV_PYTHON):
         log("creating", os.path.relpath(VENV, ROOT))
         subprocess.check_call([sys.executable, "-m", "venv", VENV])
@@ -60,7 +61,7 @@ def bootstrap():
         else:
             with open(stamp, "w") as f:
                 f.write(wanted)
-    os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(__file__)] + sys.argv[1:])
+    os.execv(VENV_PYTHON, [VENV_PYTHON, script or os.path.abspath(__file__)] + sys.argv[1:])
 
 
 # ---- metrics (exact; ties handled as scikit-learn does) ----
@@ -293,6 +294,7 @@ def library_version(lib):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--csv", help="CSV with a header row; every column but the label is a feature")
+    ap.add_argument("--csv-list", nargs="+", help="several such CSVs; prints {runs: [one object per CSV]}")
     ap.add_argument("--label", default="outlier")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--peers", default="", help="comma-separated subset of peer names (default: all)")
@@ -326,10 +328,19 @@ def main():
     if not args.no_venv and not in_venv():
         bootstrap()
 
+    if args.csv_list:
+        # Several sets in one process (bench/suite.ts): the libraries are imported once.
+        print(json.dumps({"runs": [dict(csv=path, **run_csv(path, args)) for path in args.csv_list]}))
+        return
     if not args.csv:
         ap.error("--csv is required")
-    names, rows, labels = read_csv(args.csv, args.label)
-    log(f"{len(rows)} records, {len(names)} features, {sum(labels)} labelled anomalies")
+    print(json.dumps(run_csv(args.csv, args)))
+
+
+def run_csv(path, args):
+    """Every wanted peer on one CSV: the object run_peers.py prints."""
+    names, rows, labels = read_csv(path, args.label)
+    log(f"{os.path.basename(path)}: {len(rows)} records, {len(names)} features, {sum(labels)} labelled anomalies")
     wanted = [p for p in args.peers.split(",") if p]
     out = {
         "protocol": "prequential: score then learn each record, one pass, stream order",
@@ -385,7 +396,7 @@ def main():
                 "notes": notes,
             }
         )
-    print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":
