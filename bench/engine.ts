@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as engine from '../src/engine';
 import { averagePrecision, rocAuc } from '../src/engine/evaluation';
-import { readCsvFileSync } from '../src/cli/csv';
+import { LABEL, readLabelledCsv } from './labelled-csv';
 import { shuttleCsvPath } from './shuttle-csv';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -89,18 +89,7 @@ function gc(): void {
 }
 
 function loadData(csvPath: string): { names: string[]; records: number[][]; labels: Uint8Array; label: string } {
-  const rows = readCsvFileSync(csvPath);
-  const names = rows[0].fields;
-  const labelIndex = names.indexOf('outlier');
-  if (labelIndex < 0) throw new Error(`${csvPath}: no "outlier" column`);
-  const records: number[][] = [];
-  const labels = new Uint8Array(rows.length - 1);
-  for (let i = 1; i < rows.length; i++) {
-    const rec = rows[i].fields.map(Number);
-    labels[i - 1] = rec[labelIndex] !== 0 ? 1 : 0;
-    records.push(rec);
-  }
-  return { names, records, labels, label: 'outlier' };
+  return { ...readLabelledCsv(csvPath), label: LABEL };
 }
 
 /** One prequential pass: scores of every record, and the seconds spent in score + learn. */

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as engine from '../src/engine';
 import { averagePrecision, rocAuc } from '../src/engine/evaluation';
-import { readCsvFileSync } from '../src/cli/csv';
+import { LABEL, readLabelledCsv } from './labelled-csv';
 
 const root = path.resolve(__dirname, '..', '..');
 const DETECTORS: engine.DetectorName[] = ['auto', 'gaussian', 'histogram', 'hst', 'ecod'];
@@ -118,19 +118,9 @@ function ensureSets(dir: string, log: (s: string) => void): SetInfo[] {
 }
 
 function loadSet(csvPath: string): { attributes: engine.AttributeSpec[]; records: number[][]; labels: Uint8Array } {
-  const rows = readCsvFileSync(csvPath);
-  const names = rows[0].fields;
-  const labelIndex = names.indexOf('outlier');
-  if (labelIndex < 0) throw new Error(`${csvPath}: no "outlier" column`);
-  const records: number[][] = [];
-  const labels = new Uint8Array(rows.length - 1);
-  for (let i = 1; i < rows.length; i++) {
-    const rec = rows[i].fields.map(Number);
-    labels[i - 1] = rec[labelIndex] !== 0 ? 1 : 0;
-    records.push(rec);
-  }
+  const { names, records, labels } = readLabelledCsv(csvPath);
   const attributes = names.map((name) =>
-    name === 'outlier' ? { name, type: 'X' as const, role: 'label' as const } : { name, type: 'C' as const },
+    name === LABEL ? { name, type: 'X' as const, role: 'label' as const } : { name, type: 'C' as const },
   );
   return { attributes, records, labels };
 }

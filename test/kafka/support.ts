@@ -149,6 +149,24 @@ export function brokerNode(id = 'broker', extra: Record<string, unknown> = {}): 
   return { id, type: 'stream-ml-kafka-broker', name: 'test broker', brokers: brokers(), clientId: 'test', ...extra };
 }
 
+/**
+ * A kafka consumer node on the broker node `broker`, reading `topic` from the earliest offset as JSON and committing
+ * every 200 ms; `extra` sets anything else (wires, id, options).
+ */
+export function consumerNode(topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
+  return {
+    id: 'consumer',
+    type: 'stream-ml-kafka-consumer',
+    broker: 'broker',
+    topics: topic,
+    groupId,
+    fromBeginning: 'earliest',
+    valueEncoding: 'json',
+    commitInterval: 200,
+    ...extra,
+  };
+}
+
 export interface FlowNode {
   id: string;
   type: string;

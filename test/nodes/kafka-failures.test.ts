@@ -8,6 +8,7 @@ import {
   brokerNode,
   catchNodeModule,
   collect,
+  consumerNode,
   committedOffsets,
   consumeRaw,
   createTopic,
@@ -37,18 +38,7 @@ interface Delivered {
 }
 
 function consumer(topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
-  return {
-    id: 'consumer',
-    type: 'stream-ml-kafka-consumer',
-    broker: 'broker',
-    topics: topic,
-    groupId,
-    fromBeginning: 'earliest',
-    valueEncoding: 'json',
-    commitInterval: 200,
-    wires: [['fn', 'seen']],
-    ...extra,
-  };
+  return consumerNode(topic, groupId, { wires: [['fn', 'seen']], ...extra });
 }
 
 /** A function node running `code`, sending what it returns to `out`. */

@@ -6,6 +6,7 @@ import helper from 'node-red-node-test-helper';
 import {
   brokerNode,
   collect,
+  consumerNode,
   consumeRaw,
   createTopic,
   flowNode,
@@ -20,18 +21,7 @@ import {
 useTestRuntime();
 
 function consumer(topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
-  return {
-    id: 'consumer',
-    type: 'stream-ml-kafka-consumer',
-    broker: 'broker',
-    topics: topic,
-    groupId,
-    fromBeginning: 'earliest',
-    valueEncoding: 'json',
-    commitInterval: 200,
-    wires: [['slow']],
-    ...extra,
-  };
+  return consumerNode(topic, groupId, { wires: [['slow']], ...extra });
 }
 
 const values = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ value: JSON.stringify(from + i) }));

@@ -7,6 +7,7 @@ import {
   brokerNode,
   client,
   collect,
+  consumerNode,
   createTopic,
   flowNode,
   loadFlow,
@@ -26,19 +27,7 @@ interface Rec {
 }
 
 function consumer(id: string, topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
-  return {
-    id,
-    type: 'stream-ml-kafka-consumer',
-    broker: 'broker',
-    topics: topic,
-    groupId,
-    fromBeginning: 'earliest',
-    valueEncoding: 'json',
-    sessionTimeout: 10_000,
-    commitInterval: 200,
-    wires: [['out']],
-    ...extra,
-  };
+  return consumerNode(topic, groupId, { id, sessionTimeout: 10_000, wires: [['out']], ...extra });
 }
 
 test('two consumer nodes in one group split the partitions between them', async () => {

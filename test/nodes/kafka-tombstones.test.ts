@@ -8,6 +8,7 @@ import {
   brokerNode,
   catchNodeModule,
   collect,
+  consumerNode,
   committedOffsets,
   createTopic,
   flowNode,
@@ -27,18 +28,7 @@ const scorerModule = (): unknown =>
   require(path.join(projectRoot, 'dist', 'nodes', 'stream-ml-anomaly-scorer', 'stream-ml-anomaly-scorer.js'));
 
 function consumer(topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
-  return {
-    id: 'consumer',
-    type: 'stream-ml-kafka-consumer',
-    broker: 'broker',
-    topics: topic,
-    groupId,
-    fromBeginning: 'earliest',
-    valueEncoding: 'json',
-    commitInterval: 200,
-    wires: [['out']],
-    ...extra,
-  };
+  return consumerNode(topic, groupId, { wires: [['out']], ...extra });
 }
 
 function statusTexts(id: string): string[] {

@@ -7,6 +7,7 @@ import helper from 'node-red-node-test-helper';
 import {
   brokerNode,
   collect,
+  consumerNode,
   committedOffsets,
   consumeRaw,
   createTopic,
@@ -36,20 +37,8 @@ async function inputTopic(prefix: string): Promise<string> {
   return topic;
 }
 
-function consumerNode(topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
-  return {
-    id: 'consumer',
-    type: 'stream-ml-kafka-consumer',
-    broker: 'broker',
-    topics: topic,
-    groupId,
-    fromBeginning: 'earliest',
-    valueEncoding: 'json',
-    sessionTimeout: 6_000,
-    commitInterval: 100,
-    wires: [['producer']],
-    ...extra,
-  };
+function consumer(topic: string, groupId: string, extra: Record<string, unknown> = {}): FlowNode {
+  return consumerNode(topic, groupId, { sessionTimeout: 6_000, commitInterval: 100, wires: [['producer']], ...extra });
 }
 
 async function unreachableBroker(): Promise<FlowNode> {
@@ -73,7 +62,7 @@ for (const policy of ['commit', 'retry', 'pause'] as const) {
     await loadFlow([
       brokerNode(),
       await unreachableBroker(),
-      consumerNode(input, groupId, { onFailure: policy, ...options }),
+      consumer(input, groupId, { onFailure: policy, ...options }),
       producerNode('nowhere', output),
     ]);
     let reached = 0;
@@ -87,7 +76,7 @@ for (const policy of ['commit', 'retry', 'pause'] as const) {
     assert.ok(Number(committed[0] ?? -1) <= 0, `committed ${committed[0]}: records not sent were committed`);
 
     // Started again with a reachable producer: every record arrives, none was lost to the commit.
-    await loadFlow([brokerNode(), consumerNode(input, groupId), producerNode('broker', output)]);
+    await loadFlow([brokerNode(), consumer(input, groupId), producerNode('broker', output)]);
     const out = await consumeRaw(output, RECORDS);
     await helper.unload();
     assert.deepEqual(
@@ -101,14 +90,14 @@ test('a redeploy of the producer alone: the consumer runs on and delivers its un
   const input = await inputTopic('unfinished-redeploy');
   const output = await createTopic('unfinished-redeploy-out');
   const groupId = uniqueName('unfinished-redeploy');
-  const consumer = consumerNode(input, groupId);
-  await loadFlow([brokerNode(), await unreachableBroker(), consumer, producerNode('nowhere', output)]);
+  const consumerDef = consumer(input, groupId);
+  await loadFlow([brokerNode(), await unreachableBroker(), consumerDef, producerNode('nowhere', output)]);
   let reached = 0;
   flowNode('producer').on('input', () => reached++);
   await waitFor('every record at the producer', () => reached === RECORDS);
   const before = flowNode('consumer');
   // The editor's "modified nodes" deploy: only the producer changes, now to the reachable broker.
-  await redeploy([brokerNode(), consumer, producerNode('broker', output)]);
+  await redeploy([brokerNode(), consumerDef, producerNode('broker', output)]);
   assert.equal(flowNode('consumer'), before, 'the consumer was not restarted');
   const seen = collect<unknown>('producer');
   const out = await consumeRaw(output, RECORDS);
