@@ -110,7 +110,7 @@ export = function register(RED: NodeAPI): void {
         acks,
         compression,
         lingerMs: count(def.lingerMs, 5, 0),
-        batchSize: count(def.batchSize, 5_000),
+        batchSize: count(def.batchSize, 500),
         maxQueued: count(def.queueSize, 10_000),
         ackTimeoutMs: count(def.ackTimeout, 30_000),
         key: createEncoder({ encoding: def.keyEncoding || 'string', part: 'key', registry }),

@@ -25,6 +25,7 @@ export interface ProducerOptions {
   compression: Compression;
   /** How long a batch that is not full waits for more records. */
   lingerMs: number;
+  /** Records that make a batch full: it goes without waiting out the linger. */
   batchSize: number;
   /** Records waiting or in flight, above which new ones are refused. */
   maxQueued: number;
@@ -66,6 +67,9 @@ const AFTER_CLOSE = 'it arrived after the producer had closed';
 // one partition's batch, whichever partitions the records go to, so a large batch size never makes a request the
 // broker refuses as too large.
 export const MAX_REQUEST_BYTES = 900_000;
+
+/** Most batches' worth of records in one request. */
+export const REQUEST_BATCHES = 3;
 
 export interface CloseResult {
   /** Records not sent because of the close: still unacknowledged at its deadline, or arriving after it ended. */
@@ -213,8 +217,12 @@ export class KafkaProducerWorker {
     enqueue(key, value);
   }
 
+  // A request takes what is queued, not only one batch: records that queued while the last request waited for the
+  // broker all go in the next (up to REQUEST_BATCHES batches and MAX_REQUEST_BYTES), so a slow broker is met with
+  // larger requests rather than a growing queue.
   private takeBatch(): Queued[] {
-    const limit = Math.min(this.queue.length, this.head + (this.isolate > 0 ? 1 : this.options.batchSize));
+    const records = this.isolate > 0 ? 1 : this.options.batchSize * REQUEST_BATCHES;
+    const limit = Math.min(this.queue.length, this.head + records);
     let end = this.head + 1;
     let bytes = this.queue[this.head].bytes;
     while (end < limit && (bytes += this.queue[end].bytes) <= MAX_REQUEST_BYTES) end++;

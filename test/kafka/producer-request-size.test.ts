@@ -17,7 +17,7 @@ test('records queued together beyond MAX_REQUEST_BYTES go out in several request
     acks: -1,
     compression: 'none',
     lingerMs: 200, // all 40 records are queued before the first request
-    batchSize: 5_000,
+    batchSize: 500,
     maxQueued: 10_000,
     ackTimeoutMs: 30_000,
     key: createEncoder({ encoding: 'string', part: 'key' }),
