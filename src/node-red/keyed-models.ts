@@ -104,8 +104,10 @@ export class KeyedModels {
       this.live.set(key, slot);
     } else {
       const model = this.stored.has(key) ? this.readStored(key) : undefined;
-      if (model) this.reloaded++;
-      else if (!create || !this.factory) return undefined;
+      if (model) {
+        this.stored.delete(key);
+        this.reloaded++;
+      } else if (!create || !this.factory) return undefined;
       slot = { key, model: model ?? this.factory!(key), dirty: model === undefined };
       this.live.set(key, slot);
       this.evictOver();
