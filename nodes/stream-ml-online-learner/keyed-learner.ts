@@ -230,8 +230,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
 
   /** Snapshots or statistics of one key, or of every key (one message each, or one object). */
   function sendPerKey(what: 'snapshot' | 'statistics', key: string | undefined, send: Send): void {
-    const of = (k: string): unknown =>
-      what === 'snapshot' ? models.snapshotOf(k) : models.modelOf(k)?.statistics();
+    const of = (k: string): unknown => (what === 'snapshot' ? models.snapshotOf(k) : models.modelOf(k)?.statistics());
     if (key !== undefined) {
       if (!models.has(key)) throw new Error(`model "${modelName}" has no key "${key}"`);
       send([null, { topic: what, model: modelName, key, payload: of(key) } as NodeMessage]);
@@ -243,7 +242,8 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
       const payload = what === 'snapshot' ? { format: KEYED_SNAPSHOT_FORMAT, version: 1, models: byKey } : byKey;
       send([null, { topic: what, model: modelName, payload } as NodeMessage]);
     } else
-      for (const k of models.keys()) send([null, { topic: what, model: modelName, key: k, payload: of(k) } as NodeMessage]);
+      for (const k of models.keys())
+        send([null, { topic: what, model: modelName, key: k, payload: of(k) } as NodeMessage]);
   }
 
   /** A keyed snapshot's models by key, for load and merge without a key. */
@@ -286,7 +286,8 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
         break;
       case 'load':
         if (selected !== undefined) models.set(selected, labelled(modelFromJSON(msg.payload)));
-        else for (const [key, snapshot] of keyedSnapshot(msg.payload)) models.set(key, labelled(modelFromJSON(snapshot)));
+        else
+          for (const [key, snapshot] of keyedSnapshot(msg.payload)) models.set(key, labelled(modelFromJSON(snapshot)));
         save();
         break;
       case 'merge': {
@@ -350,8 +351,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
         holdMessage(msg._msgid);
         barrier.hold((durable) => {
           releaseMessage(msg._msgid);
-          if (!durable)
-            markNotFinished(msg, `the learner closed before the models of "${modelName}" were written`);
+          if (!durable) markNotFinished(msg, `the learner closed before the models of "${modelName}" were written`);
           done();
         }, count);
       } else done();

@@ -10,7 +10,7 @@ import { modelFromJSON, type Model } from '../engine';
 import { safeName } from './checkpoint';
 import { isLiveModel, readContext, writeContext, type FlowContext } from './model-registry';
 
-/** Live models when the node does not say: about 15 MB of a 9-attribute auto model's worth (see bench/keyed.ts). */
+/** Live models when the node does not say: 25-45 MB of auto models of 3 to 9 attributes (see bench/keyed.ts). */
 export const DEFAULT_MAX_LIVE = 100;
 export const MAX_KEY_LENGTH = 200;
 /** The key of the shared model that records without a key learn into under the "default model" policy. */
@@ -335,7 +335,8 @@ export function parseKeySource(value: unknown): KeySource {
 export function parseMaxLive(value: unknown): number {
   if (value === undefined || value === null || value === '') return DEFAULT_MAX_LIVE;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`the live-model limit must be a whole number >= 1, not "${value}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`the live-model limit must be a whole number >= 1, not "${value}"`);
   return n;
 }
 

@@ -24,7 +24,14 @@ const NODES = [learnerNode, scorerNode];
 
 type FlowNode = { id: string; type: string; [key: string]: unknown };
 type Msg = NodeMessage & Record<string, unknown>;
-type Anomaly = { score: number; isAnomaly: boolean; threshold: number; warmingUp: boolean; key?: string; invalid?: string };
+type Anomaly = {
+  score: number;
+  isAnomaly: boolean;
+  threshold: number;
+  warmingUp: boolean;
+  key?: string;
+  invalid?: string;
+};
 
 const TABLE = [
   { name: 'a', type: 'C' },
@@ -69,7 +76,7 @@ function keyedFlow(learnerExtra: Record<string, unknown> = {}, scorerExtra: Reco
 /** Deterministic records of `machines` machines, interleaved at random; each machine has its own normal. */
 function fleetStream(machines: number, perMachine: number, seed = 7): { machine: string; a: number; b: number }[] {
   let s = seed;
-  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   const left = Array.from({ length: machines }, () => perMachine);
   const out: { machine: string; a: number; b: number }[] = [];
   while (out.length < machines * perMachine) {
@@ -316,7 +323,10 @@ describe('a cap on live models', () => {
     // A redeploy writes the live ones too; the next runtime finds every key in its file.
     await helper.unload();
     const files = fs.readdirSync(path.join(userDir, 'stream-ml', 'keyed', 'flow1-default-fleet'));
-    assert.deepEqual(files.sort(), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'].map((k) => `${k}.json`));
+    assert.deepEqual(
+      files.sort(),
+      ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'].map((k) => `${k}.json`),
+    );
     await helper.load(NODES, keyedFlow({ maxLive: '2' }));
     await until(() => fleet().storedCount === 6);
     const [next] = await through([{ payload: { machine: 'm3', a: 30.5, b: -8 } }]);
@@ -324,13 +334,19 @@ describe('a cap on live models', () => {
     assert.equal((next.anomaly as Anomaly).score, expected.score);
   });
 
-  test('10,000 keys with a cap of 100 live models stay under 30 MB of heap', async () => {
+  test('10,000 keys with a cap of 100 live models stay under 60 MB (heap and array buffers)', async () => {
     const gc = vm.runInNewContext('gc', undefined) as (() => void) | undefined;
     assert.ok(typeof gc === 'function');
+    const gcNow: () => void = gc;
     fs.rmSync(path.join(userDir, 'stream-ml'), { recursive: true, force: true });
     await helper.load(NODES, keyedFlow({ maxLive: '100', saveInterval: '3600' }));
-    gc();
-    const before = process.memoryUsage().heapUsed;
+    // Models keep much of their state in typed arrays, outside the heap proper: both count.
+    const used = () => {
+      gcNow();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const before = used();
     const KEYS = 10_000;
     // Two records per key, in batches of 100 (the same key twice in a batch, far apart).
     for (let start = 0; start < KEYS; start += 50) {
@@ -339,13 +355,12 @@ describe('a cap on live models', () => {
         for (let k = start; k < start + 50; k++) batch.push({ machine: `k${k}`, a: k % 7, b: round });
       await through([{ payload: batch }]);
     }
-    gc();
-    const grown = process.memoryUsage().heapUsed - before;
+    const grown = used() - before;
     const models = fleet();
     assert.equal(models.liveCount, 100);
     assert.equal(models.storedCount, KEYS - 100);
-    assert.ok(grown < 30e6, `heap grew by ${(grown / 1e6).toFixed(1)} MB`);
-    console.log(`# 10,000 keys, 100 live: heap grew by ${(grown / 1e6).toFixed(1)} MB`);
+    assert.ok(grown < 60e6, `memory grew by ${(grown / 1e6).toFixed(1)} MB`);
+    console.log(`# 10,000 keys, 100 live: memory grew by ${(grown / 1e6).toFixed(1)} MB`);
   });
 });
 
