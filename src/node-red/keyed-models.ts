@@ -10,7 +10,7 @@ import { modelFromJSON, type Model } from '../engine';
 import { safeName } from './checkpoint';
 import { isLiveModel, readContext, writeContext, type FlowContext } from './model-registry';
 
-/** Live models when the node does not say: 25-45 MB of auto models of 3 to 9 attributes (see bench/keyed.ts). */
+/** Live models when the node does not say: about 20 MB of auto models of 3 to 9 attributes (bench/keyed.ts). */
 export const DEFAULT_MAX_LIVE = 100;
 export const MAX_KEY_LENGTH = 200;
 /** The key of the shared model that records without a key learn into under the "default model" policy. */
@@ -37,6 +37,8 @@ export class KeyedModels {
   /** Keys whose model is in its file and not live. */
   private readonly stored = new Set<string>();
   private last: KeyedSlot | undefined;
+  /** Files of evicted models written but not yet flushed to disk: the next save flushes them, once each. */
+  private readonly unsynced = new Set<string>();
   private loading: Promise<void> | undefined;
   /** Models written to their file and dropped, read back, and (memory store) dropped and forgotten. */
   evicted = 0;
@@ -171,10 +173,12 @@ export class KeyedModels {
       return writeContext(this.context, this.contextKey, models, this.store);
     }
     try {
-      let wrote = false;
+      let wrote = this.unsynced.size > 0;
+      for (const file of this.unsynced) syncFile(file);
+      this.unsynced.clear();
       for (const slot of this.live.values()) {
         if (!slot.dirty) continue;
-        this.write(slot);
+        this.write(slot, true);
         wrote = true;
       }
       if (wrote) syncFolder(this.folder);
@@ -196,10 +200,8 @@ export class KeyedModels {
   private evict(slot: KeyedSlot): boolean {
     if (this.folder) {
       try {
-        if (slot.dirty) {
-          this.write(slot);
-          syncFolder(this.folder);
-        }
+        // Flushed to disk at the next save (a checkpoint, with Kafka records), not one by one here.
+        if (slot.dirty) this.unsynced.add(this.write(slot, false));
       } catch (error) {
         this.onWarning(`could not save the model of key "${slot.key}" to evict it: ${(error as Error).message}`);
         return false;
@@ -212,20 +214,21 @@ export class KeyedModels {
     return true;
   }
 
-  /** Written whole or not at all: a temp file, flushed, renamed over the key's file. */
-  private write(slot: KeyedSlot): void {
+  /** Written whole or not at all: a temp file (flushed to disk when `flush`), renamed over the key's file. */
+  private write(slot: KeyedSlot, flush: boolean): string {
     const file = this.fileOf(slot.key);
     fs.mkdirSync(this.folder!, { recursive: true });
     const temp = `${file}.${process.pid}.tmp`;
     const fd = fs.openSync(temp, 'w');
     try {
       fs.writeSync(fd, JSON.stringify(slot.model));
-      fs.fsyncSync(fd);
+      if (flush) fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     fs.renameSync(temp, file);
     slot.dirty = false;
+    return file;
   }
 
   private readStored(key: string): Model | undefined {
@@ -242,6 +245,22 @@ export class KeyedModels {
 
   private fileOf(key: string): string {
     return path.join(this.folder!, `${key === DEFAULT_KEY ? DEFAULT_FILE : safeName(key)}.json`);
+  }
+}
+
+/** Flushes a file written earlier; one deleted since (its key dropped) has nothing to flush. */
+function syncFile(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
