@@ -108,7 +108,9 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   function templateModel(): Model | undefined {
     if (templateMode !== 'merged') return templateMode === 'snapshot' ? template : undefined;
     const now = Date.now();
-    if (now - templateAt < TEMPLATE_REFRESH_MS && template) return template;
+    // Remade for each new key while it is still warming up, then at most every TEMPLATE_REFRESH_MS.
+    const warm = template !== undefined && template.recordsLearned >= template.resolvedOptions.warmupRecords;
+    if (warm && now - templateAt < TEMPLATE_REFRESH_MS) return template;
     templateAt = now;
     template = undefined;
     for (const model of models.liveModels()) {
