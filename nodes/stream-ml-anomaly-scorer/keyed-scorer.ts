@@ -94,6 +94,9 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
     flowContext,
     keyedFolderFor(RED.settings, flowId, store, modelName),
   );
+  // The sidebar shows the keys (a learner of the name says so too).
+  const describe = () => models.summary();
+  entry.keyedSummary ??= describe;
   // A scorer that learns creates keys' models when no learner of the name does.
   if (ownFactory && !models.factory) models.factory = ownFactory;
   const positions = new KafkaPositions();
@@ -189,6 +192,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
       key,
     };
     if (scored.label !== undefined) result.label = scored.label;
+    slot.lastScore = scored.score;
     if (isReplay) {
       result.replayed = true;
       replayed++;
@@ -270,6 +274,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
         .finally(() => {
           if (models.factory === ownFactory) models.factory = undefined;
           entry.setLabelField(node.id, undefined);
+          if (entry.keyedSummary === describe) entry.keyedSummary = undefined;
           releaseModel(entry);
           releaseKeyedModels(models);
           done();

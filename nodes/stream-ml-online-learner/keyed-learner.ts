@@ -170,8 +170,12 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   const save = (): void => {
     models.save().catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`));
   };
+  entry.keyedSummary = () => models.summary();
   const statusTimer = setInterval(() => {
     rate.tick();
+    models.tick();
+    entry.learnRate = rate.perSecond;
+    entry.markChanged();
     showStatus();
   }, 1000);
   const saveTimer = setInterval(save, settings.saveEvery * 1000);
@@ -380,6 +384,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
       .finally(() => {
         if (models.factory === newModel) models.factory = undefined;
         entry.removeLearner(node.id);
+        entry.keyedSummary = undefined;
         releaseModel(entry);
         releaseKeyedModels(models);
         forgetSample(node.id, sample);

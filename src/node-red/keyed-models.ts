@@ -23,7 +23,32 @@ export interface KeyedSlot {
   model: Model;
   /** Learned (or replaced) since its file was last written. */
   dirty: boolean;
+  /** For the sidebar: records learned per second at the last tick, the count then, and the last score given. */
+  rate?: number;
+  learnedAtTick?: number;
+  lastScore?: number;
 }
+
+/** What the sidebar shows of a keyed model: counts, and the most active live keys. */
+export interface KeyedSummary {
+  live: number;
+  stored: number;
+  evicted: number;
+  reloaded: number;
+  forgotten: number;
+  persistent: boolean;
+  keys: KeySummary[];
+}
+
+export interface KeySummary {
+  key: string;
+  recordsLearned: number;
+  learnRate: number;
+  lastScore: number | undefined;
+}
+
+/** How many keys the sidebar lists, the most active first. */
+const SUMMARY_KEYS = 20;
 
 export class KeyedModels {
   users = 0;
@@ -163,6 +188,36 @@ export class KeyedModels {
     this.live.delete(key);
     this.stored.delete(key);
     if (this.folder) fs.rmSync(this.fileOf(key), { force: true });
+  }
+
+  /** Once a second (the learner's status timer): each live key's learning rate. */
+  tick(): void {
+    for (const slot of this.live.values()) {
+      const learned = slot.model.recordsLearned;
+      slot.rate = slot.learnedAtTick === undefined ? 0 : Math.max(0, learned - slot.learnedAtTick);
+      slot.learnedAtTick = learned;
+    }
+  }
+
+  summary(): KeyedSummary {
+    const keys: KeySummary[] = [];
+    for (const slot of this.live.values())
+      keys.push({
+        key: slot.key,
+        recordsLearned: slot.model.recordsLearned,
+        learnRate: slot.rate ?? 0,
+        lastScore: slot.lastScore,
+      });
+    keys.sort((a, b) => b.learnRate - a.learnRate || b.recordsLearned - a.recordsLearned);
+    return {
+      live: this.live.size,
+      stored: this.stored.size,
+      evicted: this.evicted,
+      reloaded: this.reloaded,
+      forgotten: this.forgotten,
+      persistent: this.folder !== undefined,
+      keys: keys.slice(0, SUMMARY_KEYS),
+    };
   }
 
   /** Writes every model learned since its last write (persistent store), or leaves the live models in context. */
