@@ -130,6 +130,18 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
   }
   const statusTimer = setInterval(() => {
     rate.tick();
+    // The evaluation over every key, for the sidebar (as the unkeyed scorer's).
+    if (evaluator && evaluator.records > 0) {
+      const e = evaluator.summary();
+      entry.setEvaluation(node.id, {
+        detector: detector ?? 'default',
+        rocAuc: e.rocAuc,
+        averagePrecision: e.averagePrecision,
+        precision: e.precision,
+        recall: e.recall,
+        f1: e.f1,
+      });
+    }
     showStatus();
   }, 1000);
 
@@ -274,6 +286,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
         .finally(() => {
           if (models.factory === ownFactory) models.factory = undefined;
           entry.setLabelField(node.id, undefined);
+          entry.setEvaluation(node.id, undefined);
           if (entry.keyedSummary === describe) entry.keyedSummary = undefined;
           releaseModel(entry);
           releaseKeyedModels(models);
