@@ -3,8 +3,11 @@
 // (Node-RED embedded with RED.init, as bench/nodes.ts). The keys take turns (record i has key i mod K), the cap on
 // live models is the default 100: with 10,000 keys every record meets an evicted key, which with the memory store
 // means a new model and with a persistent store (localfilesystem, last row) a model written to its file and read
-// back. Then the memory one live model costs, by detector and number of attributes. Medians of several timed runs
-// after a warm-up; figures only, nothing fails on time. Writes bench/results/keyed.json.
+// back. The 10,000-key flows run in a runtime of their own, each group beside its own unkeyed flow: their thousands
+// of models coming and going slow every flow of the process down (about 2x), the reference too. Then the memory one
+// live model costs, by detector and number of attributes. Medians of several timed runs after a warm-up; figures
+// only, nothing fails on time. Writes bench/results/keyed.json.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -22,6 +25,8 @@ const { values: args } = parseArgs({
     records: { type: 'string', default: '20000' },
     batch: { type: 'string', default: '500' },
     out: { type: 'string', default: path.join(root, 'bench', 'results', 'keyed.json') },
+    // Which flows to run in one runtime (a comma-separated list of 0, 1, 100, 10000, file); unset: both groups below.
+    flows: { type: 'string' },
   },
 });
 const RUNS = Number(args.runs);
@@ -61,7 +66,7 @@ async function startRuntime(flows: { id: string }[]): Promise<Runtime> {
     httpAdminRoot: false,
     httpNodeRoot: false,
     contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem' } },
-    logging: { console: { level: 'warn' } },
+    logging: { console: { level: 'error' } },
   });
   await RED.start();
   for (;;) {
@@ -169,17 +174,33 @@ function memoryPerModel(detector: DetectorName, features: number, records: Recor
   return models.length > 0 ? bytes : NaN;
 }
 
-async function main(): Promise<void> {
+const GROUPS = ['0,1,100', '0,10000,file'];
+
+interface ThroughputRow {
+  mode: string;
+  flow: string;
+  keys: number;
+  store: string;
+  records: number;
+  recordsPerSecond: number;
+  ratioToUnkeyed: number;
+  timedRuns: number[];
+}
+
+/** One runtime with the flows of args.flows: prints its table and writes its rows to args.out. */
+async function runGroup(): Promise<void> {
   const all = readShuttleRecords(await shuttleCsvPath());
   const contenders: Contender[] = [];
   for (const batch of [false, true]) {
-    const add = (label: string, keys: number | undefined, store = '', records = Number(args.records)) =>
-      contenders.push({ label, keys, store, batch, records, rates: [] });
-    add('no keys (reference)', undefined);
-    add('1 key', 1);
-    add('100 keys', 100);
-    add('10,000 keys', 10_000);
-    add('10,000 keys, file store', 10_000, 'file', FILE_RECORDS);
+    const wanted = new Set(args.flows!.split(','));
+    const add = (name: string, label: string, keys: number | undefined, store = '', records = Number(args.records)) => {
+      if (wanted.has(name)) contenders.push({ label, keys, store, batch, records, rates: [] });
+    };
+    add('0', 'no keys (reference)', undefined);
+    add('1', '1 key', 1);
+    add('100', '100 keys', 100);
+    add('10000', '10,000 keys', 10_000);
+    add('file', '10,000 keys, file store', 10_000, 'file', FILE_RECORDS);
   }
   const ids = contenders.map((_, i) => `c${i}`);
   const RED = await startRuntime([{ id: 't', type: 'tab' }, ...contenders.flatMap((c, i) => flowOf(c, ids[i]))]);
@@ -205,6 +226,61 @@ async function main(): Promise<void> {
     }
   await RED.stop();
 
+  const reference = (batch: boolean) =>
+    median(contenders.find((c) => c.batch === batch && c.keys === undefined)!.rates);
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
+  console.log(
+    `runtime with flows ${args.flows}: Node-RED auto scorer + learner, Shuttle records, median of ${RUNS} runs (${process.version}); live cap 100`,
+  );
+  for (const c of contenders) {
+    const rate = median(c.rates);
+    console.log(
+      `  ${(c.batch ? `batches of ${BATCH}` : 'per record').padEnd(16)} ${c.label.padEnd(26)} ${fmt(rate)} records/s   ${(rate / reference(c.batch)).toFixed(2)}x the unkeyed flow   (${c.records} records)`,
+    );
+  }
+  const rows: ThroughputRow[] = contenders.map((c) => ({
+    mode: c.batch ? 'batch' : 'record',
+    flow: c.label,
+    keys: c.keys ?? 0,
+    store: c.store || 'memory',
+    records: c.records,
+    recordsPerSecond: median(c.rates),
+    ratioToUnkeyed: median(c.rates) / reference(c.batch),
+    timedRuns: c.rates,
+  }));
+  fs.writeFileSync(args.out!, JSON.stringify(rows) + '\n');
+}
+
+/** Each group in a process of its own, then the memory per model; everything into bench/results/keyed.json. */
+async function main(): Promise<void> {
+  if (args.flows !== undefined) return runGroup();
+  const all = readShuttleRecords(await shuttleCsvPath());
+  const throughput: (ThroughputRow & { runtime: number })[] = [];
+  for (const [g, flows] of GROUPS.entries()) {
+    const out = path.join(os.tmpdir(), `stream-ml-bench-keyed-${process.pid}-${g}.json`);
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        __filename,
+        '--flows',
+        flows,
+        '--runs',
+        String(RUNS),
+        '--records',
+        args.records!,
+        '--batch',
+        String(BATCH),
+        '--out',
+        out,
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    if (child.status !== 0) throw new Error(`the group ${flows} failed`);
+    for (const row of JSON.parse(fs.readFileSync(out, 'utf8')) as ThroughputRow[])
+      throughput.push({ ...row, runtime: g + 1 });
+    fs.rmSync(out, { force: true });
+  }
   const memoryRecords = all.slice(0, 300);
   const memory: Record<string, number> = {};
   for (const detector of ['auto', 'gaussian', 'histogram', 'ecod', 'hst'] as DetectorName[])
@@ -217,21 +293,9 @@ async function main(): Promise<void> {
         ),
       );
 
-  const reference = (batch: boolean) =>
-    median(contenders.find((c) => c.batch === batch && c.keys === undefined)!.rates);
-  const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
-  console.log(
-    `Node-RED auto scorer + learner, Shuttle records, median of ${RUNS} runs (${process.version}); live cap 100`,
-  );
-  for (const c of contenders) {
-    const rate = median(c.rates);
-    console.log(
-      `  ${(c.batch ? `batches of ${BATCH}` : 'per record').padEnd(16)} ${c.label.padEnd(26)} ${fmt(rate)} records/s   ${(rate / reference(c.batch)).toFixed(2)}x the unkeyed flow   (${c.records} records)`,
-    );
-  }
-  console.log('  memory of one live model (heap and array buffers, learned on 300 records):');
+  console.log('memory of one live model (heap and array buffers, learned on 300 records):');
   for (const [what, bytes] of Object.entries(memory))
-    console.log(`    ${what.padEnd(26)} ${(bytes / 1024).toFixed(0).padStart(6)} KiB`);
+    console.log(`  ${what.padEnd(26)} ${(bytes / 1024).toFixed(0).padStart(6)} KiB`);
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -239,16 +303,7 @@ async function main(): Promise<void> {
     batchSize: BATCH,
     runs: RUNS,
     liveCap: 100,
-    throughput: contenders.map((c) => ({
-      mode: c.batch ? 'batch' : 'record',
-      flow: c.label,
-      keys: c.keys ?? 0,
-      store: c.store || 'memory',
-      records: c.records,
-      recordsPerSecond: median(c.rates),
-      ratioToUnkeyed: median(c.rates) / reference(c.batch),
-      timedRuns: c.rates,
-    })),
+    throughput,
     memoryPerModelBytes: memory,
   };
   fs.mkdirSync(path.dirname(args.out!), { recursive: true });
