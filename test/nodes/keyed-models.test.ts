@@ -283,6 +283,31 @@ describe('one model per key', () => {
     assert.equal(fleet().modelOf('')!.recordsLearned, 1);
   });
 
+  test('a scorer that learns keeps one model per key on its own, without a learner', async () => {
+    await helper.load(NODES, [
+      tab,
+      {
+        id: 's1',
+        type: 'stream-ml-anomaly-scorer',
+        z: 'flow1',
+        model: 'fleet',
+        keyed: true,
+        keySource: 'record',
+        keyProperty: 'machine',
+        learn: true,
+        attributes: TABLE,
+        wires: [['out']],
+      },
+      sink('out'),
+    ]);
+    const records = fleetStream(2, 30, 12);
+    const out = await through(records.map((r) => ({ payload: { ...r } })));
+    assert.deepEqual(fleet().keys().sort(), ['m0', 'm1']);
+    assert.equal(fleet().modelOf('m0')!.recordsLearned, 30);
+    // The first record of each key is scored by its new, empty model: warming up.
+    assert.equal((out[0].anomaly as Anomaly).warmingUp, true);
+  });
+
   test('commands: snapshot, statistics and reset of one key (msg.key) or of every key', async () => {
     await helper.load(NODES, keyedFlow({ allKeysAs: 'object' }));
     const records = fleetStream(3, 40, 3);
