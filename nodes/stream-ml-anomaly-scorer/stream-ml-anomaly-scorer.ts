@@ -34,6 +34,7 @@ import { KafkaPositions } from '../../src/node-red/kafka-positions';
 import { RateMeter } from '../../src/node-red/rate';
 import { isBatch, messagePropertyReader, recordOf } from '../../src/node-red/records';
 import { StartGate } from '../../src/node-red/start-gate';
+import { startKeyedScorer } from './keyed-scorer';
 
 interface ScorerDef extends NodeDef {
   model: string;
@@ -49,6 +50,10 @@ interface ScorerDef extends NodeDef {
   attributes: unknown;
   onInvalid: string;
   topContributions: string | number;
+  keyed?: boolean;
+  keySource?: string;
+  keyProperty?: string;
+  noKey?: string;
 }
 
 type Send = (msg: NodeMessage | (NodeMessage | null)[]) => void;
@@ -93,6 +98,25 @@ export = function register(RED: NodeAPI): void {
       node.status({ fill: 'red', shape: 'ring', text: (error as Error).message });
       return;
     }
+    // One model per key is its own adapter: with the option off, nothing below changes.
+    if (config.keyed)
+      return startKeyedScorer(RED, node, {
+        modelName,
+        store,
+        readRecords,
+        splitOutputs,
+        writeToPayload,
+        labelField,
+        onInvalid,
+        fixedThreshold: thresholdSpec.kind === 'fixed' ? thresholdSpec.value : undefined,
+        detector,
+        topContributions,
+        learn: !!config.learn,
+        attributes: config.attributes,
+        keySource: config.keySource,
+        keyProperty: config.keyProperty,
+        noKey: config.noKey,
+      });
 
     const flowContext = node.context().flow as unknown as FlowContext;
     const flowId = (node as unknown as { z: string }).z ?? 'global';

@@ -20,6 +20,8 @@ import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red
 import { KafkaPositions } from '../../src/node-red/kafka-positions';
 import { isBatch, messagePropertyReader, recordOf, recordsOf } from '../../src/node-red/records';
 import { StartGate } from '../../src/node-red/start-gate';
+import { withoutPositions } from '../../src/node-red/snapshots';
+import { startKeyedLearner } from './keyed-learner';
 
 interface LearnerDef extends NodeDef {
   model: string;
@@ -35,6 +37,13 @@ interface LearnerDef extends NodeDef {
   commandProperty: string;
   statsInterval: string | number;
   saveInterval: string | number;
+  keyed?: boolean;
+  keySource?: string;
+  keyProperty?: string;
+  noKey?: string;
+  maxLive?: string | number;
+  allKeysAs?: string;
+  template?: string;
 }
 
 type Send = (msg: NodeMessage | (NodeMessage | null)[]) => void;
@@ -76,6 +85,24 @@ export = function register(RED: NodeAPI): void {
       node.status({ fill: 'red', shape: 'ring', text: (error as Error).message });
       return;
     }
+    // One model per key is its own adapter: with the option off, nothing below changes.
+    if (config.keyed)
+      return startKeyedLearner(RED, node, {
+        modelName,
+        store,
+        options,
+        readRecords,
+        readCommand,
+        skipFlagged: !!config.skipFlagged,
+        statsEvery,
+        saveEvery,
+        keySource: config.keySource,
+        keyProperty: config.keyProperty,
+        noKey: config.noKey,
+        maxLive: config.maxLive,
+        allKeysAs: config.allKeysAs,
+        template: config.template,
+      });
 
     const sample = sampleSlot(node.id);
     const flowContext = node.context().flow as unknown as FlowContext;
@@ -399,21 +426,6 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('stream-ml-online-learner', OnlineLearnerNode);
 };
-
-/** A snapshot (object or JSON text) without its learned positions; anything else is left for modelFromJSON. */
-function withoutPositions(snapshot: unknown): unknown {
-  let value = snapshot;
-  if (typeof value === 'string') {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      return snapshot;
-    }
-  }
-  if (typeof value !== 'object' || value === null || !('positions' in value)) return value;
-  const { positions: _positions, ...rest } = value as Record<string, unknown>;
-  return rest;
-}
 
 /** "a", "b": field names as a warning quotes them. */
 function quoted(names: string[]): string {

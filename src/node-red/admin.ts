@@ -1,6 +1,7 @@
 // The editor's view of the running models: an admin route the sidebar reads when it opens, and a comms topic the
 // runtime pushes to once a second while something changed.
 import type { NodeAPI } from 'node-red';
+import { findKeyedModels } from './keyed-models';
 import { listModels } from './model-registry';
 
 export const MODELS_ROUTE = '/stream-ml/models';
@@ -41,6 +42,21 @@ export function registerModelAdmin(RED: NodeAPI): void {
   registered.add(RED);
   RED.httpAdmin.get(MODELS_ROUTE, RED.auth.needsPermission(READ_PERMISSION), (_req, res) => {
     res.json(listModels().map((entry) => entry.summary()));
+  });
+  // One key of a keyed model, for the sidebar's detail of that key: its records, schema and statistics.
+  RED.httpAdmin.get(`${MODELS_ROUTE}/keys`, RED.auth.needsPermission(READ_PERMISSION), (req, res) => {
+    const models = findKeyedModels(String(req.query.model ?? ''));
+    const key = String(req.query.key ?? '');
+    const model = models?.has(key) ? models.modelOf(key) : undefined;
+    if (!model) res.status(404).json({ error: 'no such model or key' });
+    else
+      res.json({
+        key,
+        recordsLearned: model.recordsLearned,
+        detectors: model.detectors,
+        schema: model.schema,
+        statistics: model.statistics(),
+      });
   });
   RED.httpAdmin.get('/stream-ml/sample/:id', RED.auth.needsPermission(SAMPLE_PERMISSION), (req, res) => {
     const sample = samples.get(String(req.params.id))?.record;

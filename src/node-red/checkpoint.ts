@@ -26,6 +26,23 @@ export function checkpointFileFor(
   return path.join(userDir, 'stream-ml', 'checkpoints', `${file}.json`);
 }
 
+/**
+ * The folder of a keyed model's per-key files (one per flow, store and name), or undefined when its store is not
+ * persistent or there is no user folder.
+ */
+export function keyedFolderFor(
+  settings: CheckpointSettings | undefined,
+  flowId: string,
+  store: string | undefined,
+  name: string,
+): string | undefined {
+  const userDir = settings?.userDir;
+  if (typeof userDir !== 'string' || userDir === '') return undefined;
+  if (!isPersistentStore(settings?.contextStorage, store)) return undefined;
+  const folder = [flowId, store ?? 'default', name].map(safeName).join('-');
+  return path.join(userDir, 'stream-ml', 'keyed', folder);
+}
+
 /** True when the store (undefined: the default one) is a module other than memory, as Node-RED would resolve it. */
 export function isPersistentStore(contextStorage: unknown, store: string | undefined): boolean {
   if (typeof contextStorage !== 'object' || contextStorage === null) return false;
@@ -42,6 +59,6 @@ export function isPersistentStore(contextStorage: unknown, store: string | undef
 }
 
 /** A name as one file-name part: characters a file system could refuse are escaped, reversibly. */
-function safeName(part: string): string {
+export function safeName(part: string): string {
   return encodeURIComponent(part).replace(/[!'()*~.]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }

@@ -66,6 +66,8 @@ export class ModelEntry {
   replayed = 0;
   /** Something the last load had to work around (a damaged checkpoint), for a learner to warn about once. */
   loadWarning: string | undefined;
+  /** With "one model per key": what the keyed learner says of its keys (the entry itself then holds no model). */
+  keyedSummary: (() => unknown) | undefined;
   /** Saves run one after another, so a checkpoint never overwrites a later one. */
   private saving: Promise<void> = Promise.resolve();
 
@@ -235,6 +237,7 @@ export class ModelEntry {
       statistics,
       recentScores: this.recentScores(),
       ...this.evaluationSummary(model?.detectors[0]),
+      ...(this.keyedSummary ? { keyed: this.keyedSummary() } : {}),
     };
   }
 
@@ -269,6 +272,8 @@ export interface ModelSummary {
   evaluation: DetectorEvaluation | undefined;
   /** One per scorer with a label field, by detector name. */
   evaluations: DetectorEvaluation[];
+  /** With "one model per key": the counts of keys and the most active ones (see keyed-models.ts). */
+  keyed?: unknown;
 }
 
 /** A scorer's running evaluation, with the detector it scores with. */

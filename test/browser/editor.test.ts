@@ -579,4 +579,109 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     assert.deepEqual(errorsOf(nodeRed.problems), []);
     assert.deepEqual(pageErrors, []);
   });
+  test('one model per key: the dialogs show the key fields, and the sidebar lists the keys, each with its model', async () => {
+    const records =
+      "for (let i = 0; i < 60; i++) node.send({ payload: { machine: 'm' + (i % 3), a: (i % 3) * 10 + Math.sin(i), " +
+      'b: Math.cos(i) } });\nreturn null;';
+    await page.evaluate((func) => {
+      const z = RED.workspaces.active();
+      const node = (type: string, props: Record<string, unknown>) => {
+        const defaults = (RED.nodes.getType(type) as { defaults: Record<string, { value: unknown }> }).defaults;
+        const values = Object.fromEntries(Object.entries(defaults).map(([k, d]) => [k, structuredClone(d.value)]));
+        return { ...values, type, z, ...props };
+      };
+      const keyed = { model: 'keyed-demo', keyed: true, keySource: 'record', keyProperty: 'machine' };
+      RED.view.importNodes(
+        [
+          node('inject', { id: 'keyed-send', name: 'send machines', x: 140, y: 640, wires: [['keyed-records']] }),
+          node('function', { id: 'keyed-records', name: 'machines', func, x: 320, y: 640, wires: [['keyed-scorer']] }),
+          node('stream-ml-anomaly-scorer', {
+            id: 'keyed-scorer',
+            ...keyed,
+            x: 500,
+            y: 640,
+            wires: [['keyed-learner']],
+          }),
+          node('stream-ml-online-learner', {
+            id: 'keyed-learner',
+            ...keyed,
+            attributes: [
+              { name: 'a', type: 'C', label: false },
+              { name: 'b', type: 'C', label: false },
+              { name: 'machine', type: 'X', label: false },
+            ],
+            x: 680,
+            y: 640,
+            wires: [[], []],
+          }),
+        ],
+        { generateIds: false },
+      );
+      // importNodes leaves marking the flows changed to its caller (the editor's import dialog does).
+      RED.nodes.dirty(true);
+    }, records);
+
+    const state = await page.evaluate(() => ({
+      dirty: RED.nodes.dirty(),
+      invalid: ['keyed-send', 'keyed-records', 'keyed-scorer', 'keyed-learner'].filter(
+        (id) => (RED.nodes.node(id) as { valid?: boolean }).valid === false,
+      ),
+      deployDisabled: document.querySelector('#red-ui-header-button-deploy')?.classList.contains('disabled'),
+    }));
+    assert.deepEqual(state, { dirty: true, invalid: [], deployDisabled: false });
+    await deploy(page);
+
+    // The learner's dialog: the key rows show while the option is ticked, the key is a field of the record; a
+    // cancelled change leaves the node as it was.
+    // Opened as the sidebar's buttons open a dialog (the node may sit below the visible part of the workspace).
+    await notificationsGone(page);
+    await page.evaluate(() => {
+      const editor = (RED as unknown as { editor: { edit(node: unknown): void } }).editor;
+      editor.edit(RED.nodes.node('keyed-learner'));
+    });
+    await page.locator('#node-input-keyed').waitFor({ state: 'visible' });
+    await page.waitForTimeout(500);
+    const keyRow = page.locator('.stream-ml-keyed-row').first();
+    assert.equal(await page.locator('#node-input-keyed').isChecked(), true);
+    assert.equal(await keyRow.isVisible(), true);
+    assert.equal(await page.locator('#node-input-keyProperty').inputValue(), 'machine');
+    assert.equal(await page.locator('#node-input-keySource').inputValue(), 'record');
+    assert.equal(await page.locator('#node-input-maxLive').inputValue(), '100');
+    await screenshot(page, 'editor-learner-keyed');
+    await page.locator('#node-input-keyed').uncheck();
+    assert.equal(await keyRow.isVisible(), false);
+    await page.locator('#node-dialog-cancel').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+    assert.equal(await page.evaluate(() => (RED.nodes.node('keyed-learner') as { keyed: boolean }).keyed), true);
+
+    await openSidebarTab(page);
+    const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="keyed-demo"]');
+    const rows = model.locator('.stream-ml-key-row');
+    for (let press = 1; ; press++) {
+      await page.locator('[id="keyed-send"] .red-ui-flow-node-button').click();
+      const shown = await rows
+        .nth(2)
+        .waitFor({ timeout: 5_000 })
+        .then(
+          () => true,
+          () => false,
+        );
+      if (shown || press === 6) break;
+    }
+    assert.equal(await rows.count(), 3);
+    assert.match(
+      (await model.locator('.stream-ml-keyed-counts').textContent()) ?? '',
+      /^One model per key: 3 keys live · 0 stored$/,
+    );
+    // A key opens to its own model: records learned and the statistics of its attributes.
+    await model.locator('.stream-ml-key-row[data-key="m1"]').click();
+    const detail = model.locator('.stream-ml-key-detail .stream-ml-key-records');
+    await detail.waitFor();
+    assert.match((await detail.textContent()) ?? '', /^key m1: (20|40|60|80|100|120) records learned/);
+    await model.locator('.stream-ml-key-detail .stream-ml-model-stats').waitFor();
+    await page.waitForTimeout(300);
+    await screenshot(page, 'editor-sidebar-keyed');
+    assert.deepEqual(errorsOf(nodeRed.problems), []);
+    assert.deepEqual(pageErrors, []);
+  });
 });
