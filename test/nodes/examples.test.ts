@@ -141,50 +141,6 @@ test('Model snapshot and restore: the saved model loads into another learner', {
   assert.equal(restored.recordsLearned, RECORDS);
 });
 
-test('Machines with one model each: every machine gets its own model, and the worn pump is flagged', async () => {
-  // The simulation needs no data set; its pump starts to wear 15 s after the start.
-  const flow = example('Machines with one model each.json');
-  const { url } = await run(flow);
-  type Keyed = { live: number; keys: { key: string; recordsLearned: number; lastScore: number }[] };
-  const machines = async () =>
-    (
-      (await models(url)) as {
-        name: string;
-        keyed?: Keyed;
-        evaluations?: { rocAuc: number; recall: number; precision: number }[];
-      }[]
-    ).find((m) => m.name === 'machines');
-  const keyed = await until('six machines with a model each', async () => {
-    const m = await machines();
-    return m?.keyed?.live === 6 ? m.keyed : undefined;
-  });
-  assert.deepEqual(keyed.keys.map((k) => k.key).sort(), [
-    'compressor-1',
-    'compressor-2',
-    'fan-1',
-    'pump-1',
-    'pump-2',
-    'pump-3',
-  ]);
-  // Once the wear has gone on for a while, pump-2 has the highest score of all, and the scorer's evaluation over
-  // every machine separates its fault from the normal records.
-  const evaluated = await until(
-    'pump-2 flagged',
-    async () => {
-      const m = await machines();
-      const e = m?.evaluations?.[0];
-      const top = m?.keyed?.keys.reduce((a, b) => (b.lastScore > a.lastScore ? b : a));
-      return e && Number.isFinite(e.rocAuc) && e.recall > 0.5 && top?.key === 'pump-2' ? m : undefined;
-    },
-    90_000,
-  );
-  const e = evaluated.evaluations![0];
-  assert.ok(e.rocAuc > 0.95, `ROC-AUC ${e.rocAuc}`);
-  console.log(
-    `# machines example: ROC-AUC ${e.rocAuc.toFixed(3)}, precision ${e.precision.toFixed(3)}, recall ${e.recall.toFixed(3)}`,
-  );
-});
-
 test(
   'Shuttle with Kafka: replayed records come back as predictions with a score and the true label',
   { skip: shuttleMissing() },
