@@ -90,12 +90,15 @@ class Demo {
   }
 }
 
-/** The chart's pixels, read from its canvas (no screenshot: a busy chart may not paint a frame for a while). */
+/**
+ * The chart's pixels, read from its canvas (no screenshot: a busy chart may not paint a frame for a while). A page
+ * busy drawing on a loaded machine can take longer than the page's default timeout to answer, hence a minute.
+ */
 function chartPixels(chart: Locator): Promise<string> {
   return chart
     .locator('canvas')
     .first()
-    .evaluate((canvas) => (canvas as HTMLCanvasElement).toDataURL());
+    .evaluate((canvas) => (canvas as HTMLCanvasElement).toDataURL(), undefined, { timeout: 60_000 });
 }
 
 interface ChartSeries {
