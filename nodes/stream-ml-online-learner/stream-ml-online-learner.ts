@@ -22,8 +22,11 @@ import { isBatch, messagePropertyReader, recordOf, recordsOf } from '../../src/n
 import { StartGate } from '../../src/node-red/start-gate';
 import { withoutPositions } from '../../src/node-red/snapshots';
 import { startKeyedLearner } from './keyed-learner';
+import { fleetOptionFrom, type FleetOption, type FleetOptionDef } from './fleet-option';
+import { FleetSharing } from '../../src/node-red/fleet-sharing';
+import type { FleetModel } from '../../src/engine';
 
-interface LearnerDef extends NodeDef {
+interface LearnerDef extends NodeDef, FleetOptionDef {
   model: string;
   store: string;
   field: string;
@@ -67,6 +70,7 @@ export = function register(RED: NodeAPI): void {
     let options: ModelOptions;
     let statsEvery: number | undefined;
     let saveEvery: number;
+    let fleetOption: FleetOption | undefined;
     try {
       if (!modelName) throw new Error('no model name: set one in the dialog');
       const detector = parseDetector(config.detector);
@@ -80,6 +84,7 @@ export = function register(RED: NodeAPI): void {
       };
       statsEvery = parseOptionalPositive(config.statsInterval, 'the statistics interval');
       saveEvery = parseOptionalPositive(config.saveInterval, 'the save interval') ?? 10;
+      fleetOption = fleetOptionFrom(RED, config, options);
     } catch (error) {
       node.error((error as Error).message);
       node.status({ fill: 'red', shape: 'ring', text: (error as Error).message });
@@ -115,18 +120,33 @@ export = function register(RED: NodeAPI): void {
       checkpointFileFor(RED.settings, flowId, store, modelName),
     );
     entry.addLearner(node.id, options.attributes !== undefined);
-    // With a persistent store, a Kafka record's message is finished (and its offset committable) only once a
-    // durable checkpoint has it learned.
-    const barrier = entry.checkpointFile
-      ? new CheckpointBarrier({
-          save: () => entry.save(),
-          onError: (error) => {
-            lastError = `checkpoint failed: ${error.message}`;
-            node.warn(`saving model "${modelName}" failed: ${error.message}; its Kafka records wait for the next try`);
-            showStatus();
-          },
+    // Sharing on a model topic: the model served is this member's own merged with the others' (see fleet-sharing).
+    const sharing = fleetOption
+      ? new FleetSharing({
+          ...fleetOption,
+          modelName,
+          warn: (message) => node.warn(message),
+          serve: (serving) => entry.serve(serving),
         })
       : undefined;
+    let fleet: FleetModel | undefined;
+    if (sharing) entry.fleetSummary = () => sharing.summary();
+    // With a persistent store, a Kafka record's message is finished (and its offset committable) only once a
+    // durable checkpoint has it learned; in a fleet, once a contribution on the model topic has it.
+    const barrier =
+      sharing || entry.checkpointFile
+        ? new CheckpointBarrier({
+            save: () => (sharing ? sharing.checkpoint() : entry.save()),
+            onError: (error) => {
+              lastError = `checkpoint failed: ${error.message}`;
+              node.warn(
+                `saving model "${modelName}" failed: ${error.message}; its Kafka records wait for the next try`,
+              );
+              showStatus();
+            },
+            ...(sharing ? FLEET_CHECKPOINTS : {}),
+          })
+        : undefined;
     const positions = new KafkaPositions();
     const rate = new RateMeter();
     let paused = false;
@@ -183,6 +203,10 @@ export = function register(RED: NodeAPI): void {
     }
 
     function useModel(next: Model): void {
+      if (fleet) {
+        fleet.replaceOwn(next);
+        next = fleet.serving;
+      }
       entry.replace(next);
       awaitingGuess = !next.schemaGuessed && next.schema.length === 0;
     }
@@ -197,16 +221,26 @@ export = function register(RED: NodeAPI): void {
     }
 
     // The model is read from context once; messages that arrive meanwhile wait in order behind it.
-    const gate = new StartGate(
+    let gate = new StartGate(
       entry
         .load()
-        .then((existing) => {
-          started = true;
+        .then(async (kept) => {
           if (entry.loadWarning) node.warn(entry.loadWarning);
           entry.loadWarning = undefined;
-          const next = modelFor(existing);
-          useModel(next);
-          if (next !== existing) return entry.save();
+          let existing = kept;
+          let next: Model;
+          if (sharing) {
+            node.status({ fill: 'yellow', shape: 'ring', text: `reading model topic ${fleetOption!.topic}` });
+            // This member's contribution on the topic is what the fleet knows it learned: it wins over context.
+            fleet = await sharing.start((own) => modelFor((existing = own ?? kept)));
+            next = fleet.own;
+            entry.replace(fleet.serving);
+          } else {
+            next = modelFor(existing);
+            useModel(next);
+          }
+          started = true;
+          if (next !== existing) return saveOwn();
           const notApplied = settingsNotInModel(next, options);
           if (notApplied.length > 0)
             node.warn(
@@ -217,6 +251,7 @@ export = function register(RED: NodeAPI): void {
         })
         .catch((error: Error) => {
           started = true;
+          if (sharing && !fleet) fleet = sharing.adopt(createModel(optionsWith(entry.labelFieldNames())));
           node.error(`could not read model "${modelName}" from context: ${error.message}; starting a new model`);
           useModel(createModel(optionsWith(entry.labelFieldNames())));
         }),
@@ -226,14 +261,18 @@ export = function register(RED: NodeAPI): void {
     // the model learns as its label: the model must not go on learning it.
     const stopListening = entry.onLabelFieldAdded(() => {
       if (!started || !entry.model) return; // the start reads the label fields itself
-      const current = entry.model;
+      const current = ownModel();
       const next = modelFor(current);
       if (next === current) return;
       useModel(next);
-      entry.save().catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`));
+      saveOwn().catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`));
     });
 
+    /** The model served (in a fleet: own merged with the others'). */
     const model = (): Model => entry.model as Model;
+    /** What this learner learned itself: the model it keeps in context (the same as model() outside a fleet). */
+    const ownModel = (): Model => (fleet ? fleet.own : model());
+    const saveOwn = (): Promise<void> => entry.save(ownModel());
 
     function showStatus(): void {
       if (lastError) return node.status({ fill: 'red', shape: 'dot', text: lastError });
@@ -243,6 +282,8 @@ export = function register(RED: NodeAPI): void {
       if (invalid > 0) parts.push(`${invalid} invalid`);
       if (skippedFlagged > 0) parts.push(`${skippedFlagged} flagged skipped`);
       if (replayed > 0) parts.push(`${replayed.toLocaleString('en-US')} replayed, not relearned`);
+      if (fleet)
+        parts.push(`fleet of ${fleet.members().length} · own ${fleet.own.recordsLearned.toLocaleString('en-US')}`);
       node.status({
         fill: paused ? 'yellow' : 'green',
         shape: paused ? 'ring' : 'dot',
@@ -257,7 +298,7 @@ export = function register(RED: NodeAPI): void {
       showStatus();
     }, 1000);
     const saveTimer = setInterval(() => {
-      entry.save().catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`));
+      saveOwn().catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`));
     }, saveEvery * 1000);
     const statsTimer =
       statsEvery === undefined
@@ -279,7 +320,7 @@ export = function register(RED: NodeAPI): void {
       const source = positions.source;
       if (source !== undefined) {
         const position = positions.at(index);
-        const learned = model().positions;
+        const learned = fleet ?? model().positions;
         if (learned.covers(source, position)) {
           replayed++;
           entry.replayed++;
@@ -295,7 +336,7 @@ export = function register(RED: NodeAPI): void {
       // Under the 'error' policy the engine throws; one bad record must not stop the rest of a batch.
       let reason: string | undefined;
       try {
-        const result = model().learnOne(record);
+        const result = (fleet ?? model()).learnOne(record);
         reason = result.learned ? undefined : result.reason;
       } catch (error) {
         reason = (error as Error).message;
@@ -313,11 +354,11 @@ export = function register(RED: NodeAPI): void {
         case 'reset':
           useModel(createModel(optionsWith(entry.labelFieldNames())));
           invalid = skippedFlagged = 0;
-          void entry.save();
+          void saveOwn();
           break;
         case 'forget':
           for (const record of recordsOf(readRecords(msg))) {
-            const result = model().forgetOne(record);
+            const result = (fleet ?? model()).forgetOne(record);
             if (!result.learned) throw new Error(`record not forgotten: ${result.reason}`);
           }
           break;
@@ -333,13 +374,14 @@ export = function register(RED: NodeAPI): void {
             );
           loaded.setLabelFields(entry.labelFieldNames());
           useModel(loaded);
-          void entry.save();
+          void saveOwn();
           break;
         }
         case 'merge':
           // The other model's Kafka offsets are of another stream (another gateway's broker, most often): this
           // model's own offsets stay as they are.
-          model().merge(modelFromJSON(withoutPositions(msg.payload)));
+          ownModel().merge(modelFromJSON(withoutPositions(msg.payload)));
+          if (fleet) useModel(fleet.own);
           entry.markChanged();
           break;
         case 'pause':
@@ -401,19 +443,31 @@ export = function register(RED: NodeAPI): void {
     }
 
     node.on('input', (msg, send, done) => {
-      if (gate.open) handle(msg, send as Send, done);
-      else gate.run(() => handle(msg, send as Send, done));
+      if (gate.open) {
+        // In a fleet, a partition not read lately may have been another member's: read the model topic first.
+        const source = sharing && fleet ? KafkaPositions.sourceOf(msg) : undefined;
+        const sync = source === undefined ? undefined : sharing!.syncFor(source);
+        if (!sync) return handle(msg, send as Send, done);
+        gate = new StartGate(
+          sync.catch((error: Error) => node.warn(`reading the model topic failed: ${error.message}`)),
+        );
+      }
+      gate.run(() => handle(msg, send as Send, done));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       stopListening();
+      if (sharing) entry.fleetSummary = undefined;
       clearInterval(statusTimer);
       clearInterval(saveTimer);
       if (statsTimer) clearInterval(statsTimer);
       gate
         .settled()
-        .then(() => (barrier ? barrier.close() : entry.save()))
+        // The barrier's last checkpoint saves the model, except in a fleet (where it publishes).
+        .then(() => (barrier ? barrier.close() : undefined))
+        .then(() => (sharing || !barrier ? saveOwn() : undefined))
         .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
+        .then(() => sharing?.close())
         .finally(() => {
           entry.removeLearner(node.id);
           releaseModel(entry);
@@ -426,6 +480,9 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('stream-ml-online-learner', OnlineLearnerNode);
 };
+
+/** In a fleet a checkpoint is a contribution on the model topic: fewer, larger ones than checkpoint files. */
+const FLEET_CHECKPOINTS = { delayMs: 200, eagerRecords: 500 };
 
 /** "a", "b": field names as a warning quotes them. */
 function quoted(names: string[]): string {

@@ -46,6 +46,14 @@ export class KafkaPositions {
     this.source = this.lastSource;
   }
 
+  /** `${topic}/${partition}` of a message from the Kafka consumer node, without reading its offsets. */
+  static sourceOf(msg: object): string | undefined {
+    const kafka = (msg as { kafka?: { topic?: unknown; partition?: unknown } }).kafka;
+    if (typeof kafka !== 'object' || kafka === null) return undefined;
+    const { topic, partition } = kafka;
+    return typeof topic === 'string' && typeof partition === 'number' ? `${topic}/${partition}` : undefined;
+  }
+
   /** The offset of the message's record at index (only when source is set). */
   at(index: number): number {
     return this.offsets === undefined ? this.offset : this.offsets[index];

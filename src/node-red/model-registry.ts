@@ -68,6 +68,8 @@ export class ModelEntry {
   loadWarning: string | undefined;
   /** With "one model per key": what the keyed learner says of its keys (the entry itself then holds no model). */
   keyedSummary: (() => unknown) | undefined;
+  /** In a fleet: the members and their contributions (see fleet-sharing.ts). */
+  fleetSummary: (() => unknown) | undefined;
   /** Saves run one after another, so a checkpoint never overwrites a later one. */
   private saving: Promise<void> = Promise.resolve();
 
@@ -131,8 +133,7 @@ export class ModelEntry {
    * Writes the live model to flow context, with a persistent store after writing it durably to its checkpoint.
    * The snapshot is taken now, synchronously: what was learned before this call is in it.
    */
-  save(): Promise<void> {
-    const model = this.model;
+  save(model: Model | undefined = this.model): Promise<void> {
     const text = this.checkpointFile && model ? JSON.stringify(model) : undefined;
     const file = this.checkpointFile;
     const write = async (): Promise<void> => {
@@ -142,6 +143,12 @@ export class ModelEntry {
     const saved = this.saving.then(write, write);
     this.saving = saved.catch(() => undefined);
     return saved;
+  }
+
+  /** A new instance of the same model (a fleet's merge of new contributions): scores and evaluations go on. */
+  serve(model: Model): void {
+    this.model = model;
+    this.changed = true;
   }
 
   replace(model: Model | undefined): void {
@@ -238,6 +245,7 @@ export class ModelEntry {
       recentScores: this.recentScores(),
       ...this.evaluationSummary(model?.detectors[0]),
       ...(this.keyedSummary ? { keyed: this.keyedSummary() } : {}),
+      ...(this.fleetSummary ? { fleet: this.fleetSummary() } : {}),
     };
   }
 
@@ -274,6 +282,8 @@ export interface ModelSummary {
   evaluations: DetectorEvaluation[];
   /** With "one model per key": the counts of keys and the most active ones (see keyed-models.ts). */
   keyed?: unknown;
+  /** Sharing on a model topic: the members, their records and the age of their contributions. */
+  fleet?: unknown;
 }
 
 /** A scorer's running evaluation, with the detector it scores with. */

@@ -58,3 +58,4 @@ export function detectorFromJSON(snapshot: unknown, shared?: RunningStatistics):
       throw new Error(`damaged snapshot: unknown detector kind ${String(kind)}`);
   }
 }
+export { DETECTOR_MERGING, unmergeableDetectors, type DetectorMerging, type MergeQuality } from './merging';
