@@ -149,6 +149,8 @@ export = function register(RED: NodeAPI): void {
           .catch((error: Error) => {
             node.error(`could not read model "${modelName}" from context: ${error.message}`);
           })
+          // A fleet's learner reads its model topic first: scoring before would score without the model.
+          .then(() => entry.pending)
           .then(() => {
             // A scorer that learns creates the model when no learner has.
             if (config.learn && !entry.model) {

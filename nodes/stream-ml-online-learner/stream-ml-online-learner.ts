@@ -221,41 +221,41 @@ export = function register(RED: NodeAPI): void {
     }
 
     // The model is read from context once; messages that arrive meanwhile wait in order behind it.
-    let gate = new StartGate(
-      entry
-        .load()
-        .then(async (kept) => {
-          if (entry.loadWarning) node.warn(entry.loadWarning);
-          entry.loadWarning = undefined;
-          let existing = kept;
-          let next: Model;
-          if (sharing) {
-            node.status({ fill: 'yellow', shape: 'ring', text: `reading model topic ${fleetOption!.topic}` });
-            // This member's contribution on the topic is what the fleet knows it learned: it wins over context.
-            fleet = await sharing.start((own) => modelFor((existing = own ?? kept)));
-            next = fleet.own;
-            entry.replace(fleet.serving);
-          } else {
-            next = modelFor(existing);
-            useModel(next);
-          }
-          started = true;
-          if (next !== existing) return saveOwn();
-          const notApplied = settingsNotInModel(next, options);
-          if (notApplied.length > 0)
-            node.warn(
-              `model "${modelName}" is kept as it was learned: ${notApplied.join(', ')} of this node apply ` +
-                `after a reset (send the reset command)`,
-            );
-          if (next.schemaGuessed && !options.attributes) reportGuess();
-        })
-        .catch((error: Error) => {
-          started = true;
-          if (sharing && !fleet) fleet = sharing.adopt(createModel(optionsWith(entry.labelFieldNames())));
-          node.error(`could not read model "${modelName}" from context: ${error.message}; starting a new model`);
-          useModel(createModel(optionsWith(entry.labelFieldNames())));
-        }),
-    );
+    const starting = entry
+      .load()
+      .then(async (kept) => {
+        if (entry.loadWarning) node.warn(entry.loadWarning);
+        entry.loadWarning = undefined;
+        let existing = kept;
+        let next: Model;
+        if (sharing) {
+          node.status({ fill: 'yellow', shape: 'ring', text: `reading model topic ${fleetOption!.topic}` });
+          // This member's contribution on the topic is what the fleet knows it learned: it wins over context.
+          fleet = await sharing.start((own) => modelFor((existing = own ?? kept)));
+          next = fleet.own;
+          entry.replace(fleet.serving);
+        } else {
+          next = modelFor(existing);
+          useModel(next);
+        }
+        started = true;
+        if (next !== existing) return saveOwn();
+        const notApplied = settingsNotInModel(next, options);
+        if (notApplied.length > 0)
+          node.warn(
+            `model "${modelName}" is kept as it was learned: ${notApplied.join(', ')} of this node apply ` +
+              `after a reset (send the reset command)`,
+          );
+        if (next.schemaGuessed && !options.attributes) reportGuess();
+      })
+      .catch((error: Error) => {
+        started = true;
+        if (sharing && !fleet) fleet = sharing.adopt(createModel(optionsWith(entry.labelFieldNames())));
+        node.error(`could not read model "${modelName}" from context: ${error.message}; starting a new model`);
+        useModel(createModel(optionsWith(entry.labelFieldNames())));
+      });
+    if (sharing) entry.pending = starting.finally(() => (entry.pending = undefined));
+    let gate = new StartGate(starting);
 
     // A scorer that starts after this learner (a later deploy, or a flow started in another order) may read a field
     // the model learns as its label: the model must not go on learning it.

@@ -6,7 +6,14 @@
 // reads the topic to its end, so the positions other members' contributions cover are skipped, not learned twice.
 import os from 'node:os';
 import crypto from 'node:crypto';
-import { FleetModel, modelFromJSON, type FleetMember, type Model, type ModelSnapshot } from '../engine';
+import {
+  FleetModel,
+  modelFromJSON,
+  type FleetMember,
+  type LearnedRanges,
+  type Model,
+  type ModelSnapshot,
+} from '../engine';
 import type { KafkaConnection } from '../kafka/connection';
 import { ModelTopic } from '../kafka/model-topic';
 
@@ -20,6 +27,8 @@ export interface Contribution {
   /** ms since the epoch, on the member's clock. */
   publishedAt: number;
   snapshot: ModelSnapshot;
+  /** Per source, the runs of positions the member learned itself (to undo a record two members learned). */
+  ranges?: LearnedRanges;
 }
 
 export interface FleetSharingOptions {
@@ -43,6 +52,8 @@ export interface FleetSummary {
   members: (FleetMember & { ageMs?: number })[];
   records: number;
   refused: number;
+  /** Records this member forgot because a member whose name sorts first had learned them too (a rebalance). */
+  learnedTwiceForgotten: number;
   lastRefusal?: string;
   published: number;
   lastContributionBytes: number;
@@ -83,16 +94,20 @@ export class FleetSharing {
     await this.topic.caughtUp();
     const mine = this.early.get(this.options.member);
     let own: Model | undefined;
+    let ranges: LearnedRanges | undefined;
     if (mine) {
       try {
-        own = modelFromJSON(decode(mine).snapshot);
+        const contribution = decode(mine);
+        own = modelFromJSON(contribution.snapshot);
+        ranges = contribution.ranges;
       } catch (error) {
         this.options.warn(
           `this member's contribution on ${this.options.topic} is damaged (${(error as Error).message})`,
         );
       }
     }
-    const fleet = new FleetModel(this.options.member, choose(own));
+    const chosen = choose(own);
+    const fleet = new FleetModel(this.options.member, chosen, chosen === own ? ranges : undefined);
     this.fleet = fleet;
     for (const [member, value] of this.early) if (member !== this.options.member) this.take(member, value);
     this.early.clear();
@@ -146,6 +161,7 @@ export class FleetSharing {
       })),
       records: fleet.serving.recordsLearned,
       refused: fleet.refused,
+      learnedTwiceForgotten: fleet.forgottenTwice,
       ...(fleet.lastRefusal ? { lastRefusal: fleet.lastRefusal } : {}),
       published: this.topic.stats.published,
       lastContributionBytes: this.topic.stats.lastPublishedBytes,
@@ -171,6 +187,7 @@ export class FleetSharing {
       member: this.options.member,
       publishedAt: Date.now(),
       snapshot: fleet.own.toJSON(),
+      ranges: fleet.ownRanges(),
     };
     await this.topic.publish(
       keyOf(this.options.modelName, this.options.member),
@@ -211,7 +228,13 @@ export class FleetSharing {
       this.options.warn(fleet.lastRefusal);
       return;
     }
-    const refusal = fleet.accept(member, contribution.snapshot, contribution.publishedAt);
+    const refusal = fleet.accept(
+      member,
+      contribution.snapshot,
+      contribution.publishedAt,
+      Date.now(),
+      contribution.ranges,
+    );
     if (refusal) this.options.warn(refusal);
   }
 }

@@ -68,6 +68,8 @@ export class ModelEntry {
   loadWarning: string | undefined;
   /** With "one model per key": what the keyed learner says of its keys (the entry itself then holds no model). */
   keyedSummary: (() => unknown) | undefined;
+  /** A learner still making the model (reading its fleet's model topic): scorers wait for it before scoring. */
+  pending: Promise<unknown> | undefined;
   /** In a fleet: the members and their contributions (see fleet-sharing.ts). */
   fleetSummary: (() => unknown) | undefined;
   /** Saves run one after another, so a checkpoint never overwrites a later one. */

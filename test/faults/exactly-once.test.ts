@@ -15,6 +15,7 @@ import { parseAttributeTable } from '../../src/node-red/model-config';
 import { client, createTopic, uniqueName, waitFor, withAdmin } from '../kafka/support';
 import { kafkaBrokers, projectRoot } from '../support/env';
 import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+import { assertSameStatistics } from '../support/same-statistics';
 import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
 
 // kafkajs can keep a connection to the killed broker waiting (see kafka-restart.test.ts): end once reported.
@@ -142,28 +143,6 @@ function reference(): StatisticsReport {
   const model = createModel({ attributes: parseAttributeTable(SHUTTLE_ATTRIBUTES) });
   for (const r of records) model.learnOne(JSON.parse(JSON.stringify(r)));
   return model.statistics();
-}
-
-function near(actual: number, expected: number, what: string): void {
-  const tolerance = 1e-9 * Math.max(Math.abs(actual), Math.abs(expected)) + 1e-12;
-  assert.ok(Math.abs(actual - expected) <= tolerance, `${what}: ${actual}, expected ${expected}`);
-}
-
-/** The moments, extremes and pairs (quantile sketches depend on the order records arrive in). */
-function assertSameStatistics(actual: StatisticsReport, expected: StatisticsReport): void {
-  assert.equal(actual.records, expected.records);
-  assert.equal(actual.features.length, expected.features.length);
-  expected.features.forEach((e, i) => {
-    const a = actual.features[i];
-    assert.equal(a.name, e.name);
-    for (const key of ['count', 'mean', 'variance', 'skewness', 'kurtosis', 'min', 'max'] as const)
-      near(a[key], e[key], `${e.name} ${key}`);
-  });
-  assert.equal(actual.pairs.length, expected.pairs.length);
-  expected.pairs.forEach((e, i) => {
-    near(actual.pairs[i].covariance, e.covariance, `${e.a}×${e.b} covariance`);
-    near(actual.pairs[i].correlation, e.correlation, `${e.a}×${e.b} correlation`);
-  });
 }
 
 async function collectPredictions(topic: string, into: Prediction[]): Promise<Consumer> {
