@@ -7,19 +7,13 @@ import { createModel, type DataRecord, type DetectorName, type Model, type Score
 import { StreamingEvaluator } from '../../src/engine/evaluation';
 import { keyedFolderFor } from '../../src/node-red/checkpoint';
 import { KafkaPositions } from '../../src/node-red/kafka-positions';
-import {
-  acquireKeyedModels,
-  DEFAULT_KEY,
-  KeyReader,
-  parseKeySource,
-  parseNoKeyPolicy,
-  releaseKeyedModels,
-} from '../../src/node-red/keyed-models';
+import { acquireKeyedModels, DEFAULT_KEY, parseNoKeyPolicy, releaseKeyedModels } from '../../src/node-red/keyed-models';
 import { withLabelFields } from '../../src/node-red/label-fields';
 import { parseAttributeTable } from '../../src/node-red/model-config';
 import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
 import { RateMeter } from '../../src/node-red/rate';
-import { isBatch, messagePropertyReader, recordOf } from '../../src/node-red/records';
+import { messageKeysFor, type MessageKeys } from '../../src/node-red/message-keys';
+import { isBatch, recordOf } from '../../src/node-red/records';
 import { StartGate } from '../../src/node-red/start-gate';
 
 export interface KeyedScorerSettings {
@@ -53,18 +47,11 @@ interface KeyedAnomaly extends ScoreResult {
 
 export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorerSettings): void {
   const { modelName, store, labelField, onInvalid, detector, topContributions } = settings;
-  const getProperty = (m: object, e: string): unknown => RED.util.getMessageProperty(m as NodeMessage, e);
-  let keys: KeyReader;
+  let messageKeys: MessageKeys;
   let noKey: ReturnType<typeof parseNoKeyPolicy>;
   let ownFactory: ((key: string) => Model) | undefined;
   try {
-    const source = parseKeySource(settings.keySource);
-    const property = String(settings.keyProperty ?? '').trim() || (source === 'msg' ? 'key' : 'machine');
-    keys = new KeyReader(
-      source,
-      messagePropertyReader(getProperty, property),
-      source === 'msg' ? `msg.${property.replace(/^msg\./, '')}` : `the record's field "${property}"`,
-    );
+    messageKeys = messageKeysFor(RED, node, settings.keySource, settings.keyProperty);
     noKey = parseNoKeyPolicy(settings.noKey);
     if (settings.learn) {
       const table = parseAttributeTable(settings.attributes);
@@ -82,6 +69,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
     node.status({ fill: 'red', shape: 'ring', text: (error as Error).message });
     return;
   }
+  const keys = messageKeys.reader;
 
   const flowContext = node.context().flow as unknown as FlowContext;
   const flowId = (node as unknown as { z: string }).z ?? 'global';
@@ -106,6 +94,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
   let invalid = 0;
   let replayed = 0;
   let withoutKey = 0;
+  let keyFailures = 0;
   let lastError = '';
   const gate = new StartGate(
     models.load().catch((error: Error) => node.error(`could not read the models of "${modelName}": ${error.message}`)),
@@ -124,6 +113,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
       if (!Number.isNaN(auc)) parts.push(`AUC ${auc.toFixed(3)}`);
     }
     if (withoutKey > 0) parts.push(`${withoutKey} without key`);
+    if (keyFailures > 0) parts.push(`key expression failed: ${keyFailures}`);
     if (invalid > 0) parts.push(`${invalid} invalid`);
     if (replayed > 0) parts.push(`${replayed.toLocaleString('en-US')} replayed`);
     node.status({ fill: 'green', shape: 'dot', text: parts.join(' · ') });
@@ -160,7 +150,20 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
     return result;
   }
 
-  function scoreRecord(msg: NodeMessage, record: DataRecord, index: number, count: number, keysValue: unknown) {
+  function scoreRecord(
+    msg: NodeMessage,
+    record: DataRecord,
+    index: number,
+    count: number,
+    keysValue: unknown,
+    keyFailure: string | undefined,
+  ) {
+    // The key expression failed on the message: an error whatever the no-key policy (reported once per message).
+    if (keyFailure !== undefined) {
+      keyFailures++;
+      invalid++;
+      return noModel(undefined, keyFailure);
+    }
     let key: string | undefined;
     let reason: string | undefined;
     try {
@@ -227,9 +230,10 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
     return result;
   }
 
-  function handle(msg: NodeMessage, send: Send): void {
+  function handle(msg: NodeMessage, send: Send, keysValue: unknown, failure: Error | undefined): void {
     const value = settings.readRecords(msg);
-    const keysValue = keys.ofMessage(msg);
+    const keyFailure = failure && `the key expression failed: ${failure.message}`;
+    if (keyFailure !== undefined && onInvalid === 'error') node.error(`records not scored: ${keyFailure}`, msg);
     let anomaly: KeyedAnomaly | KeyedAnomaly[];
     let anyAnomaly = false;
     let allInvalid = true;
@@ -239,7 +243,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
       positions.read(msg, records.length);
       const results = new Array<KeyedAnomaly>(records.length);
       for (let i = 0; i < records.length; i++) {
-        const r = scoreRecord(msg, records[i], i, records.length, keysValue);
+        const r = scoreRecord(msg, records[i], i, records.length, keysValue, keyFailure);
         results[i] = r;
         if (!r.invalid) allInvalid = false;
         if (r.isAnomaly) anyAnomaly = true;
@@ -250,7 +254,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
       else (msg as Record<string, unknown>).anomaly = results;
     } else {
       positions.read(msg, 1);
-      anomaly = scoreRecord(msg, recordOf(value), 0, 1, keysValue);
+      anomaly = scoreRecord(msg, recordOf(value), 0, 1, keysValue, keyFailure);
       if (onInvalid === 'drop' && anomaly.invalid) return;
       anyAnomaly = anomaly.isAnomaly;
       if (settings.writeToPayload && typeof value === 'object' && value !== null && !Array.isArray(value))
@@ -262,14 +266,16 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
   }
 
   function input(msg: NodeMessage, send: Send, done: (error?: Error) => void): void {
-    try {
-      handle(msg, send);
-      lastError = '';
-      done();
-    } catch (error) {
-      lastError = (error as Error).message;
-      done(error as Error);
-    }
+    messageKeys.read(msg, (keysValue, failure) => {
+      try {
+        handle(msg, send, keysValue, failure);
+        lastError = '';
+        done();
+      } catch (error) {
+        lastError = (error as Error).message;
+        done(error as Error);
+      }
+    });
   }
 
   node.on('input', (msg, send, done) => {
@@ -279,20 +285,23 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
 
   node.on('close', (_removed: boolean, done: () => void) => {
     clearInterval(statusTimer);
-    void gate.settled().finally(() => {
-      const saved = settings.learn ? models.save() : Promise.resolve();
-      saved
-        .catch((error: Error) => node.warn(`saving the models of "${modelName}" failed: ${error.message}`))
-        .finally(() => {
-          if (models.factory === ownFactory) models.factory = undefined;
-          entry.setLabelField(node.id, undefined);
-          entry.setEvaluation(node.id, undefined);
-          if (entry.keyedSummary === describe) entry.keyedSummary = undefined;
-          releaseModel(entry);
-          releaseKeyedModels(models);
-          done();
-        });
-    });
+    void gate
+      .settled()
+      .then(() => messageKeys.settled())
+      .finally(() => {
+        const saved = settings.learn ? models.save() : Promise.resolve();
+        saved
+          .catch((error: Error) => node.warn(`saving the models of "${modelName}" failed: ${error.message}`))
+          .finally(() => {
+            if (models.factory === ownFactory) models.factory = undefined;
+            entry.setLabelField(node.id, undefined);
+            entry.setEvaluation(node.id, undefined);
+            if (entry.keyedSummary === describe) entry.keyedSummary = undefined;
+            releaseModel(entry);
+            releaseKeyedModels(models);
+            done();
+          });
+      });
   });
   showStatus();
 }

@@ -9,9 +9,7 @@ import { KafkaPositions } from '../../src/node-red/kafka-positions';
 import {
   acquireKeyedModels,
   DEFAULT_KEY,
-  KeyReader,
   keyOf,
-  parseKeySource,
   parseMaxLive,
   parseNoKeyPolicy,
   releaseKeyedModels,
@@ -19,7 +17,8 @@ import {
 import { withLabelFields } from '../../src/node-red/label-fields';
 import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
 import { RateMeter } from '../../src/node-red/rate';
-import { isBatch, messagePropertyReader, recordOf, recordsOf } from '../../src/node-red/records';
+import { messageKeysFor, type MessageKeys } from '../../src/node-red/message-keys';
+import { isBatch, recordOf, recordsOf } from '../../src/node-red/records';
 import { withoutPositions } from '../../src/node-red/snapshots';
 import { StartGate } from '../../src/node-red/start-gate';
 import { holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
@@ -55,20 +54,13 @@ const TEMPLATE_REFRESH_MS = 10_000;
 
 export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearnerSettings): void {
   const { modelName, store, options } = settings;
-  const getProperty = (m: object, e: string): unknown => RED.util.getMessageProperty(m as NodeMessage, e);
-  let keys: KeyReader;
+  let messageKeys: MessageKeys;
   let noKey: ReturnType<typeof parseNoKeyPolicy>;
   let maxLive: number;
   const allAsObject = settings.allKeysAs === 'object';
   const templateMode = settings.template === 'merged' ? 'merged' : settings.template === 'snapshot' ? 'snapshot' : '';
   try {
-    const source = parseKeySource(settings.keySource);
-    const property = String(settings.keyProperty ?? '').trim() || (source === 'msg' ? 'key' : 'machine');
-    keys = new KeyReader(
-      source,
-      messagePropertyReader(getProperty, property),
-      source === 'msg' ? `msg.${property.replace(/^msg\./, '')}` : `the record's field "${property}"`,
-    );
+    messageKeys = messageKeysFor(RED, node, settings.keySource, settings.keyProperty);
     noKey = parseNoKeyPolicy(settings.noKey);
     maxLive = parseMaxLive(settings.maxLive);
   } catch (error) {
@@ -76,6 +68,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     node.status({ fill: 'red', shape: 'ring', text: (error as Error).message });
     return;
   }
+  const keys = messageKeys.reader;
 
   const sample = sampleSlot(node.id);
   const flowContext = node.context().flow as unknown as FlowContext;
@@ -144,6 +137,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   let skippedFlagged = 0;
   let replayed = 0;
   let withoutKey = 0;
+  let keyFailures = 0;
   let lastError = '';
 
   const gate = new StartGate(
@@ -157,6 +151,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     else if (models.forgotten > 0) parts.push(`${models.forgotten.toLocaleString('en-US')} evicted, forgotten`);
     if (rate.perSecond > 0) parts.push(`${Math.round(rate.perSecond).toLocaleString('en-US')}/s`);
     if (withoutKey > 0) parts.push(`${withoutKey} without key`);
+    if (keyFailures > 0) parts.push(`key expression failed: ${keyFailures}`);
     if (invalid > 0) parts.push(`${invalid} invalid`);
     if (skippedFlagged > 0) parts.push(`${skippedFlagged} flagged skipped`);
     if (replayed > 0) parts.push(`${replayed.toLocaleString('en-US')} replayed, not relearned`);
@@ -263,7 +258,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     return Object.entries((value as { models: Record<string, unknown> }).models ?? {});
   }
 
-  function runCommand(command: string, msg: NodeMessage, send: Send): void {
+  function runCommand(command: string, msg: NodeMessage, send: Send, keysValue: unknown, failure?: Error): void {
     // msg.key picks one key; without it, a command is for every key.
     const selected = keyOf((msg as { key?: unknown }).key);
     switch (command) {
@@ -275,7 +270,8 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
         break;
       case 'forget': {
         const records = recordsOf(settings.readRecords(msg));
-        const keysValue = keys.ofMessage(msg);
+        if (selected === undefined && failure)
+          throw new Error(`records not forgotten: the key expression failed: ${failure.message}`);
         records.forEach((record, i) => {
           const key = selected ?? keyFor(msg, keysValue, record, i, records.length);
           const slot = key === undefined ? undefined : models.slot(key, false);
@@ -329,27 +325,28 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     return model;
   }
 
-  function handle(msg: NodeMessage, send: Send, done: Done): void {
+  function handle(msg: NodeMessage, send: Send, done: Done, keysValue: unknown, failure: Error | undefined): void {
     try {
       const command = commandOf(settings.readCommand(msg));
       if (command) {
-        runCommand(command, msg, send);
+        runCommand(command, msg, send, keysValue, failure);
         return done();
       }
       const value = settings.readRecords(msg);
-      const keysValue = keys.ofMessage(msg);
       let count = 1;
       if (isBatch(value)) {
         const batch = value as DataRecord[];
         count = batch.length;
         sample.record = batch[0];
         positions.read(msg, count);
-        if (!paused) for (let i = 0; i < count; i++) learnRecord(msg, batch[i], i, count, keysValue);
+        if (!paused && failure) keyFailed(msg, failure, count);
+        else if (!paused) for (let i = 0; i < count; i++) learnRecord(msg, batch[i], i, count, keysValue);
       } else {
         const record = recordOf(value);
         sample.record = record;
         positions.read(msg, 1);
-        if (!paused) learnRecord(msg, record, 0, 1, keysValue);
+        if (!paused && failure) keyFailed(msg, failure, 1);
+        else if (!paused) learnRecord(msg, record, 0, 1, keysValue);
       }
       lastError = '';
       send(msg);
@@ -368,9 +365,19 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     }
   }
 
+  /** The key expression failed on a message: none of its records is learned, one error, whatever the policy. */
+  function keyFailed(msg: NodeMessage, failure: Error, count: number): void {
+    keyFailures += count;
+    node.error(`records not learned: the key expression failed: ${failure.message}`, msg);
+  }
+
+  function input(msg: NodeMessage, send: Send, done: Done): void {
+    messageKeys.read(msg, (keysValue, failure) => handle(msg, send, done, keysValue, failure));
+  }
+
   node.on('input', (msg, send, done) => {
-    if (gate.open) handle(msg, send as Send, done);
-    else gate.run(() => handle(msg, send as Send, done));
+    if (gate.open) input(msg, send as Send, done);
+    else gate.run(() => input(msg, send as Send, done));
   });
 
   node.on('close', (_removed: boolean, done: () => void) => {
@@ -379,6 +386,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     if (statsTimer) clearInterval(statsTimer);
     gate
       .settled()
+      .then(() => messageKeys.settled())
       .then(() => (barrier ? barrier.close() : models.save()))
       .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
       .finally(() => {

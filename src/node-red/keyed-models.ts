@@ -399,10 +399,13 @@ export function parseNoKeyPolicy(value: unknown): NoKeyPolicy {
   throw new Error(`no-key policy "${String(value)}" is unknown; use error or default`);
 }
 
-export function parseKeySource(value: unknown): KeySource {
+/** The dialog's key types: a KeyReader's sources, or a JSONata expression on the message (see message-keys.ts). */
+export type KeySetting = KeySource | 'jsonata';
+
+export function parseKeySource(value: unknown): KeySetting {
   if (value === undefined || value === '' || value === 'msg') return 'msg';
-  if (value === 'record') return 'record';
-  throw new Error(`key source "${String(value)}" is unknown; use msg or record`);
+  if (value === 'record' || value === 'jsonata') return value;
+  throw new Error(`key source "${String(value)}" is unknown; use msg, record or jsonata`);
 }
 
 /** The live-model cap from the dialog: empty is the default, else a whole number of at least 1. */

@@ -141,6 +141,60 @@ test('Model snapshot and restore: the saved model loads into another learner', {
   assert.equal(restored.recordsLearned, RECORDS);
 });
 
+test('Machines with one model each: every machine gets its own model, and the damaged pump is flagged', async () => {
+  // The simulation needs no data set; its pump's bearing is damaged 15 s after the start.
+  const flow = example('Machines with one model each.json');
+  const { url } = await run(flow);
+  type Keyed = { live: number; keys: { key: string; recordsLearned: number; lastScore: number }[] };
+  const machines = async () =>
+    (
+      (await models(url)) as {
+        name: string;
+        keyed?: Keyed;
+        evaluations?: { rocAuc: number; recall: number; precision: number }[];
+      }[]
+    ).find((m) => m.name === 'machines');
+  const keyed = await until('six machines with a model each', async () => {
+    const m = await machines();
+    return m?.keyed?.live === 6 ? m.keyed : undefined;
+  });
+  assert.deepEqual(keyed.keys.map((k) => k.key).sort(), [
+    'compressor-1',
+    'compressor-2',
+    'fan-1',
+    'pump-1',
+    'pump-2',
+    'pump-3',
+  ]);
+  // After some 1,000 steps of damage (the healthy machines have learned about 2,500 records each), pump-2 has the
+  // highest score of all, and the scorer's evaluation over every machine separates its fault from the normal records.
+  const evaluated = await until(
+    'a thousand steps of damage, pump-2 flagged',
+    async () => {
+      const m = await machines();
+      const keys = m?.keyed?.keys ?? [];
+      const healthy = keys.filter((k) => k.key !== 'pump-2');
+      const top = keys.length > 0 ? keys.reduce((a, b) => (b.lastScore > a.lastScore ? b : a)) : undefined;
+      const e = m?.evaluations?.[0];
+      const steps = Math.min(...healthy.map((k) => k.recordsLearned));
+      return healthy.length === 5 && steps >= 2400 && e && top?.key === 'pump-2' ? m : undefined;
+    },
+    90_000,
+  );
+  const e = evaluated.evaluations![0];
+  assert.ok(e.rocAuc > 0.95, `ROC-AUC ${e.rocAuc}`);
+  // Nearly every record of the damaged pump is flagged (none is learned as its normal), and only pump-2 is faulty:
+  // most records flagged are its own, the other machines' false alarms are few.
+  assert.ok(e.recall > 0.9, `recall ${e.recall}`);
+  assert.ok(e.precision > 0.8, `precision ${e.precision}`);
+  // The learner skipped the flagged records: pump-2's model holds its 1,500 healthy steps and next to no damage.
+  const pump2 = evaluated.keyed!.keys.find((k) => k.key === 'pump-2')!;
+  assert.ok(pump2.recordsLearned < 1550, `pump-2 learned ${pump2.recordsLearned} records`);
+  console.log(
+    `# machines example: ROC-AUC ${e.rocAuc.toFixed(3)}, precision ${e.precision.toFixed(3)}, recall ${e.recall.toFixed(3)}, pump-2 learned ${pump2.recordsLearned}`,
+  );
+});
+
 test(
   'Shuttle with Kafka: replayed records come back as predictions with a score and the true label',
   { skip: shuttleMissing() },

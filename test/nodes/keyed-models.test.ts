@@ -203,6 +203,24 @@ function assertSameAsSeparate(
   );
 }
 
+/** The errors a node has logged since the flow was loaded. */
+function errorsOf(id: string): string[] {
+  const spy = helper.log() as unknown as { args: [{ id?: string; level?: number; msg?: unknown }][] };
+  return spy.args
+    .map((a) => a[0])
+    .filter((e) => e && e.id === id && e.level === 20)
+    .map((e) => String(e.msg));
+}
+
+/** The status texts a node shows from now on. */
+function statusTexts(id: string): string[] {
+  const texts: string[] = [];
+  (helper.getNode(id) as unknown as { on(e: string, f: (call: never) => void): void }).on('call:status', (call) =>
+    texts.push(String((call as { args: [{ text?: string }] }).args[0].text)),
+  );
+  return texts;
+}
+
 before(() => new Promise<void>((resolve) => helper.startServer(() => resolve())));
 after(() => new Promise<void>((resolve) => helper.stopServer(() => resolve())));
 afterEach(() => helper.unload());
@@ -342,6 +360,165 @@ describe('one model per key', () => {
 
     learner.receive({ topic: 'reset' } as NodeMessage);
     await until(() => fleet().keys().length === 0);
+  });
+});
+
+describe('the key from a JSONata expression', () => {
+  const jsonata = (expression: string) => ({ keySource: 'jsonata', keyProperty: expression });
+
+  test('an expression on the message gives each key the scores and statistics of a separate model', async () => {
+    const key = jsonata('topic & "/" & payload.machine');
+    await helper.load(NODES, keyedFlow(key, key));
+    const records = fleetStream(3, 150, 21);
+    const out = await through(records.map((r) => ({ topic: 'site-a', payload: { ...r } })));
+    // The machine field is not learned (X), so a record filed under "site-a/m0" is m0's record.
+    const renamed = records.map((r) => ({ ...r, machine: `site-a/${r.machine}` }));
+    assert.deepEqual(fleet().keys().sort(), ['site-a/m0', 'site-a/m1', 'site-a/m2']);
+    assertSameAsSeparate(
+      out.map((m) => m.anomaly as Anomaly),
+      renamed,
+    );
+  });
+
+  test('on a batch an array is one key per record, a single value the key of every record', async () => {
+    const perRecord = jsonata('payload.machine');
+    await helper.load(NODES, keyedFlow(perRecord, perRecord));
+    const records = fleetStream(4, 150, 11);
+    const batches: Record<string, unknown>[] = [];
+    const plain: (typeof records)[] = [];
+    for (let i = 0; i < records.length; i += 25) {
+      const batch = records.slice(i, i + 25);
+      plain.push(batch);
+      batches.push({ payload: batch.map((r) => ({ ...r })) });
+    }
+    const out = await through(batches);
+    const anomalies = out.flatMap((m) => m.anomaly as Anomaly[]);
+    assert.deepEqual(
+      anomalies.map((a) => a.key),
+      records.map((r) => r.machine),
+    );
+    assertSameAsSeparate(anomalies, records, separateModelsBatched(plain));
+    await helper.unload();
+
+    const oneForAll = jsonata('$uppercase(topic)');
+    await helper.load(NODES, keyedFlow(oneForAll, oneForAll));
+    const [msg] = await through([{ topic: 'line-3', payload: records.slice(0, 10).map((r) => ({ ...r })) }]);
+    assert.ok((msg.anomaly as Anomaly[]).every((a) => a.key === 'LINE-3'));
+    assert.deepEqual(fleet().keys(), ['LINE-3']);
+    assert.equal(fleet().modelOf('LINE-3')!.recordsLearned, 10);
+  });
+
+  test('messages sent at once are learned in the order they came, though the expression evaluates asynchronously', async () => {
+    // Reading flow context takes a message's evaluation a few turns longer than the next one's.
+    await helper.load(NODES, keyedFlow(jsonata('(slow ? $flowContext("nothing"); payload.machine)')));
+    const records = fleetStream(3, 100, 23);
+    const out = nextMessages('out', records.length);
+    const learner = helper.getNode('l1') as Node;
+    records.forEach((r, i) =>
+      learner.receive({ payload: { ...r }, seq: i, slow: i % 3 === 0 } as unknown as NodeMessage),
+    );
+    assert.deepEqual(
+      (await out).map((m) => m.seq),
+      records.map((_, i) => i),
+    );
+    for (const [key, model] of separateModels(records).models)
+      assert.deepEqual(fleet().modelOf(key)!.statistics(), model.statistics(), `statistics of key ${key}`);
+  });
+
+  test('a result that is missing or null is no key: the policy applies, per record of a batch', async () => {
+    // Records without the field stay in place as null, so the others keep their keys.
+    const key = jsonata('payload.($exists(machine) ? machine : null)');
+    await helper.load(NODES, [
+      ...keyedFlow(key, key),
+      { id: 'c1', type: 'catch', z: 'flow1', scope: ['l1'], uncaught: false, wires: [['caught']] },
+      sink('caught'),
+    ]);
+    const caught = nextMessages('caught', 1);
+    const [msg] = await through([
+      {
+        payload: [
+          { a: 1, b: 2, machine: 'm1' },
+          { a: 1, b: 2 },
+          { a: 2, b: 1, machine: 'm2' },
+        ],
+      },
+    ]);
+    const [error] = await caught;
+    assert.match(String((error.error as { message: string }).message), /no key \(the key expression payload\./);
+    assert.deepEqual(
+      (msg.anomaly as Anomaly[]).map((a) => [a.key, a.invalid !== undefined]),
+      [
+        ['m1', false],
+        [undefined, true],
+        ['m2', false],
+      ],
+    );
+    assert.deepEqual(fleet().keys().sort(), ['m1', 'm2']);
+    await helper.unload();
+
+    const missing = jsonata('payload.site');
+    await helper.load(NODES, keyedFlow({ ...missing, noKey: 'default' }, { ...missing, noKey: 'default' }));
+    await through([{ payload: { a: 1, b: 2 } }, { payload: { a: 1.5, b: 2, site: 's1' } }]);
+    assert.deepEqual(fleet().keys().sort(), ['', 's1']);
+    assert.equal(fleet().modelOf('')!.recordsLearned, 1);
+  });
+
+  test('an expression that fails on a message is an error for its records only, whatever the policy', async () => {
+    const key = { ...jsonata('payload.bad ? $error("unreadable machine") : payload.machine'), noKey: 'default' };
+    await helper.load(NODES, [
+      ...keyedFlow(key, key),
+      { id: 'c1', type: 'catch', z: 'flow1', scope: ['s1', 'l1'], uncaught: false, wires: [['caught']] },
+      sink('caught'),
+    ]);
+    const caught = nextMessages('caught', 2);
+    const statuses = statusTexts('l1');
+    const batch = [
+      { a: 1, b: 2, machine: 'm1' },
+      { a: 2, b: 1, machine: 'm2', bad: true },
+      { a: 1, b: 1, machine: 'm1' },
+    ];
+    const out = await through([
+      { payload: { a: 1, b: 2, machine: 'm1' } },
+      { payload: batch },
+      { payload: { a: 1.5, b: 2, machine: 'm2' } },
+    ]);
+    // One error per node for the failed message, not one per record.
+    const errors = await caught;
+    assert.deepEqual(errors.map((e) => (e.error as { source: { id: string } }).source.id).sort(), ['l1', 's1']);
+    for (const e of errors)
+      assert.match((e.error as { message: string }).message, /key expression failed: unreadable machine/);
+    // The failed message goes on, each record marked; none went to the default model.
+    const failed = out[1].anomaly as Anomaly[];
+    assert.equal(failed.length, 3);
+    assert.ok(failed.every((a) => /key expression failed: unreadable machine/.test(a.invalid!) && a.key === undefined));
+    assert.deepEqual(fleet().keys().sort(), ['m1', 'm2']);
+    assert.equal(fleet().modelOf('m1')!.recordsLearned, 1);
+    assert.equal(fleet().modelOf('m2')!.recordsLearned, 1);
+    await until(() => statuses.some((s) => /key expression failed: 3/.test(s)), 3_000);
+  });
+
+  test('an expression that does not parse stops the node at deploy with a clear error', async () => {
+    const key = jsonata('payload.machine &');
+    await helper.load(NODES, keyedFlow(key, key));
+    for (const id of ['s1', 'l1']) {
+      const node = helper.getNode(id) as unknown as {
+        status: { getCalls(): { thisValue: unknown; args: [{ fill?: string; text?: string }] }[] };
+      };
+      const shown = node.status
+        .getCalls()
+        .filter((c) => c.thisValue === node)
+        .map((c) => c.args[0]);
+      assert.equal(shown.at(-1)?.fill, 'red', `${id} shows the error`);
+      assert.match(String(shown.at(-1)?.text), /the key expression payload\.machine & is not valid JSONata: /);
+      assert.ok(
+        errorsOf(id).some((e) => /the key expression payload\.machine & is not valid JSONata/.test(e)),
+        `${id} logs the error`,
+      );
+    }
+    // Nothing is made of the records it is sent.
+    (helper.getNode('l1') as Node).receive({ payload: { a: 1, b: 2, machine: 'm1' } } as NodeMessage);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(findKeyedModels('flow1//fleet'), undefined);
   });
 });
 

@@ -65,7 +65,8 @@ test('dialog values: policies, key sources and the live cap', () => {
   assert.throws(() => parseNoKeyPolicy('drop'), /unknown/);
   assert.equal(parseKeySource(undefined), 'msg');
   assert.equal(parseKeySource('record'), 'record');
-  assert.throws(() => parseKeySource('jsonata'), /unknown/);
+  assert.equal(parseKeySource('jsonata'), 'jsonata');
+  assert.throws(() => parseKeySource('env'), /unknown; use msg, record or jsonata/);
   assert.equal(parseMaxLive(''), 100);
   assert.equal(parseMaxLive('5'), 5);
   assert.throws(() => parseMaxLive('0'), /whole number/);
