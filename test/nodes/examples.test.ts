@@ -242,3 +242,49 @@ test(
     }
   },
 );
+
+test(
+  'Shuttle on a fleet: two gateways each learn part of the stream and both serve the model of all of it',
+  { skip: shuttleMissing() },
+  async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const flow = example('Shuttle on a fleet.json').map((n) => {
+      if (n.type === 'stream-ml-kafka-broker') return { ...n, brokers: kafkaBrokers().join(',') };
+      if (n.type === 'stream-ml-kafka-consumer')
+        return { ...n, topics: `${n.topics}-${suffix}`, groupId: `${n.groupId}-${suffix}` };
+      if (n.type === 'stream-ml-kafka-producer') return { ...n, topic: `${n.topic}-${suffix}` };
+      if (n.type === 'stream-ml-online-learner') return { ...n, shareTopic: `${n.shareTopic}-${suffix}` };
+      return n;
+    });
+    const kafka = new Kafka({ clientId: 'example-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    // As the example's description says: the topic with two partitions, one for each gateway.
+    await admin.createTopics({
+      topics: [{ topic: `shuttle-fleet-${suffix}`, numPartitions: 2 }],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+
+    const { url } = await run(flow);
+    await inject(url, flow.find((n) => n.type === 'inject')!.id);
+    type FleetModel = {
+      name: string;
+      recordsLearned: number;
+      fleet?: { members: { member: string; records: number }[] };
+    };
+    const both = await until('both gateways serving every record', async () => {
+      const listed = ((await models(url)) as FleetModel[]).filter((m) => m.name === 'shuttle-fleet');
+      return listed.length === 2 && listed.every((m) => m.recordsLearned === RECORDS) ? listed : undefined;
+    });
+    for (const m of both) {
+      const members = m.fleet!.members;
+      assert.deepEqual(members.map((x) => x.member).sort(), ['gateway-a', 'gateway-b']);
+      assert.equal(members[0].records + members[1].records, RECORDS, 'each record learned by one gateway');
+      assert.ok(
+        members.every((x) => x.records > 0),
+        `both gateways learned a part: ${JSON.stringify(members)}`,
+      );
+    }
+  },
+);
