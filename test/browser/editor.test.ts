@@ -36,7 +36,7 @@ declare const RED: {
   };
   workspaces: { active(): string; show(id: string): void };
   plugins: { getPlugin(id: string): { type: string } | undefined };
-  view: { importNodes(nodes: unknown[], options?: { generateIds?: boolean }): void };
+  view: { importNodes(nodes: unknown[], options?: { generateIds?: boolean }): void; reveal(id: string): void };
 };
 
 async function editorNodes(page: Page): Promise<EditorNode[]> {
@@ -523,6 +523,8 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     // The runtime may still be starting the deployed flow when the button is first pressed (the press is then
     // refused): press again until the guess shows.
     for (let press = 1; ; press++) {
+      // Centred on the canvas first: scrolled near an edge, the palette can cover the button.
+      await page.evaluate((id) => RED.view.reveal(id), 'guess-send');
       await page.locator('[id="guess-send"] .red-ui-flow-node-button').click();
       const shown = await guessed.waitFor({ timeout: 5_000 }).then(
         () => true,
@@ -658,6 +660,8 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="keyed-demo"]');
     const rows = model.locator('.stream-ml-key-row');
     for (let press = 1; ; press++) {
+      // Centred on the canvas first: scrolled near an edge, the palette can cover the button.
+      await page.evaluate((id) => RED.view.reveal(id), 'keyed-send');
       await page.locator('[id="keyed-send"] .red-ui-flow-node-button').click();
       const shown = await rows
         .nth(2)
