@@ -99,8 +99,9 @@ async function run(
   topic: string,
   join: boolean,
 ): Promise<Run> {
-  const group = `bench-fleet-${variant}-${Date.now()}`;
-  const modelTopic = shared ? `bench-fleet-models-${variant}-${Date.now()}` : undefined;
+  const name = variant.replace(/\W+/g, '-');
+  const group = `bench-fleet-${name}-${Date.now()}`;
+  const modelTopic = shared ? `bench-fleet-models-${name}-${Date.now()}` : undefined;
   const dirs: string[] = [];
   const processes: NodeRedProcess[] = [];
   const start = async (member: string): Promise<NodeRedProcess> => {
@@ -111,7 +112,8 @@ async function run(
       {
         flowFile: 'flows.json',
         uiHost: '127.0.0.1',
-        logging: { console: { level: 'warn' } },
+        // info: startNodeRed waits for its "Started flows".
+        logging: { console: { level: 'info' } },
         contextStorage: { default: { module: 'localfilesystem' } },
       },
       flows(brokers, topic, group, member, modelTopic),
@@ -132,7 +134,18 @@ async function run(
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (last === 0) throw new Error(`${variant}: not every record learned within 10 minutes`);
+    if (last === 0) {
+      const outputs = processes.map((p) =>
+        p
+          .output()
+          .split('\n')
+          .filter((l) => /\[(warn|error)\]/.test(l))
+          .slice(-5),
+      );
+      throw new Error(
+        `${variant}: ${await ownRecords(processes)} of ${RECORDS} records learned in 10 minutes; ${JSON.stringify(outputs)}`,
+      );
+    }
     const seconds = (last - first) / 1000;
     const out: Run = { variant, processes: members, recordsPerSecond: Math.round(RECORDS / seconds), seconds };
     if (shared) {
@@ -175,11 +188,13 @@ async function main(): Promise<void> {
     await producer.send({ topic, messages, acks: -1 });
   }
   await producer.disconnect();
-  const runs = [
-    await run('one alone', 1, false, brokers, topic, false),
-    await run('one sharing', 1, true, brokers, topic, false),
-    await run('three sharing', 3, true, brokers, topic, true),
-  ];
+  // BENCH_VARIANTS=alone,sharing,three picks some.
+  const only = process.env.BENCH_VARIANTS?.split(',');
+  const wanted = (name: string): boolean => !only || only.includes(name);
+  const runs: Run[] = [];
+  if (wanted('alone')) runs.push(await run('one alone', 1, false, brokers, topic, false));
+  if (wanted('sharing')) runs.push(await run('one sharing', 1, true, brokers, topic, false));
+  if (wanted('three')) runs.push(await run('three sharing', 3, true, brokers, topic, true));
   console.log(
     `\n${RECORDS} Shuttle records in ${PARTITIONS} partitions, consumer output ${OUTPUT}; the broker and every ` +
       `node-red process share this machine's ${os.cpus().length} cores`,
