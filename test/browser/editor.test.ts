@@ -688,4 +688,99 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     assert.deepEqual(errorsOf(nodeRed.problems), []);
     assert.deepEqual(pageErrors, []);
   });
+  test('fleet learning: the dialog shows the sharing fields and warns about hst; the sidebar lists the members', async (t) => {
+    const brokers = process.env.KAFKA_BROKERS;
+    if (!brokers || brokers === 'none') return t.skip('needs the Kafka broker (KAFKA_BROKERS)');
+    const topic = `editor-fleet-models-${Date.now()}`;
+    const func =
+      'for (let i = 0; i < 50; i++) node.send({ payload: { a: Math.sin(i), b: Math.cos(i) } });\nreturn null;';
+    await page.evaluate(
+      ({ func, brokers, topic }) => {
+        const z = RED.workspaces.active();
+        const node = (type: string, props: Record<string, unknown>) => {
+          const defaults = (RED.nodes.getType(type) as { defaults: Record<string, { value: unknown }> }).defaults;
+          const values = Object.fromEntries(Object.entries(defaults).map(([k, d]) => [k, structuredClone(d.value)]));
+          return { ...values, type, ...props };
+        };
+        RED.view.importNodes(
+          [
+            node('stream-ml-kafka-broker', { id: 'fleet-broker', name: 'fleet broker', brokers }),
+            node('inject', { id: 'fleet-send', z, name: 'send', x: 140, y: 720, wires: [['fleet-records']] }),
+            node('function', {
+              id: 'fleet-records',
+              z,
+              name: 'records',
+              func,
+              x: 320,
+              y: 720,
+              wires: [['fleet-learner']],
+            }),
+            node('stream-ml-online-learner', {
+              id: 'fleet-learner',
+              z,
+              model: 'fleet-demo',
+              attributes: [
+                { name: 'a', type: 'C', label: false },
+                { name: 'b', type: 'C', label: false },
+              ],
+              share: true,
+              shareBroker: 'fleet-broker',
+              shareTopic: topic,
+              shareInterval: '0.5',
+              shareMember: 'gateway-7',
+              x: 520,
+              y: 720,
+              wires: [[], []],
+            }),
+          ],
+          { generateIds: false },
+        );
+        RED.nodes.dirty(true);
+      },
+      { func, brokers, topic },
+    );
+    await deploy(page);
+
+    await notificationsGone(page);
+    await page.evaluate(() => {
+      const editor = (RED as unknown as { editor: { edit(node: unknown): void } }).editor;
+      editor.edit(RED.nodes.node('fleet-learner'));
+    });
+    await page.locator('#node-input-share').waitFor({ state: 'visible' });
+    await page.waitForTimeout(500);
+    assert.equal(await page.locator('#node-input-share').isChecked(), true);
+    assert.equal(await page.locator('#node-input-shareTopic').inputValue(), topic);
+    assert.equal(await page.locator('#node-input-shareMember').inputValue(), 'gateway-7');
+    assert.equal(await page.locator('#stream-ml-share-hst').isVisible(), false);
+    // hst cannot merge: the dialog says so as soon as it is picked.
+    await page.locator('#node-input-detector').selectOption('hst');
+    assert.equal(await page.locator('#stream-ml-share-hst').isVisible(), true);
+    await page.locator('#node-input-share').uncheck();
+    assert.equal(await page.locator('#stream-ml-share-hst').isVisible(), false);
+    assert.equal(await page.locator('#node-input-shareTopic').isVisible(), false);
+    await screenshot(page, 'editor-learner-fleet');
+    await page.locator('#node-dialog-cancel').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+    await openSidebarTab(page);
+    const fleet = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="fleet-demo"] .stream-ml-fleet');
+    const member = fleet.locator('.stream-ml-fleet-member');
+    for (let press = 1; ; press++) {
+      await page.evaluate((id) => RED.view.reveal(id), 'fleet-send');
+      await page.locator('[id="fleet-send"] .red-ui-flow-node-button').click();
+      const shown = await member
+        .filter({ hasText: /: [1-9]/ })
+        .waitFor({ timeout: 5_000 })
+        .then(
+          () => true,
+          () => false,
+        );
+      if (shown || press === 6) break;
+    }
+    assert.match((await fleet.textContent()) ?? '', new RegExp(`^Fleet of 1 on ${topic}: \\d+ records in all`));
+    assert.match((await member.first().textContent()) ?? '', /^gateway-7 \(this one\): (50|100|150|200|250|300)$/);
+    await screenshot(page, 'editor-sidebar-fleet');
+    assert.deepEqual(errorsOf(nodeRed.problems), []);
+    assert.deepEqual(pageErrors, []);
+  });
 });
