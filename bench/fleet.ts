@@ -9,7 +9,13 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { readShuttleRecords } from '../src/datasets/shuttle';
 import { projectRoot } from '../test/support/env';
-import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../test/support/node-red-process';
+import {
+  modelSummaries,
+  PERSISTENT_SETTINGS,
+  prepareUserFolder,
+  startNodeRed,
+  type NodeRedProcess,
+} from '../test/support/node-red-process';
 import { shuttleCsvPath } from './shuttle-csv';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 98_194);
@@ -66,9 +72,8 @@ function flows(brokers: string, topic: string, group: string, member: string, mo
 }
 
 async function summary(nodeRed: NodeRedProcess): Promise<Summary | undefined> {
-  const res = await fetch(`${nodeRed.url}/stream-ml/models`).catch(() => undefined);
-  if (!res?.ok) return undefined;
-  return ((await res.json()) as Summary[]).find((m) => m.name === 'shuttle');
+  const all = await modelSummaries<Summary>(nodeRed.url).catch(() => undefined);
+  return all?.find((m) => m.name === 'shuttle');
 }
 
 /** Records learned by the processes themselves (in a fleet, each one's own), polled every 50 ms. */
@@ -107,17 +112,7 @@ async function run(
   const start = async (member: string): Promise<NodeRedProcess> => {
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `stream-ml-bench-fleet-${member}-`));
     dirs.push(userDir);
-    prepareUserFolder(
-      userDir,
-      {
-        flowFile: 'flows.json',
-        uiHost: '127.0.0.1',
-        // info: startNodeRed waits for its "Started flows".
-        logging: { console: { level: 'info' } },
-        contextStorage: { default: { module: 'localfilesystem' } },
-      },
-      flows(brokers, topic, group, member, modelTopic),
-    );
+    prepareUserFolder(userDir, PERSISTENT_SETTINGS, flows(brokers, topic, group, member, modelTopic));
     return startNodeRed(userDir);
   };
   try {

@@ -14,7 +14,14 @@ import { createModel, type StatisticsReport } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
 import { client, createTopic, uniqueName, waitFor, withAdmin } from '../kafka/support';
 import { kafkaBrokers, projectRoot } from '../support/env';
-import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+import {
+  modelSummaries,
+  PERSISTENT_SETTINGS,
+  prepareUserFolder,
+  startNodeRed,
+  warningsIn,
+  type NodeRedProcess,
+} from '../support/node-red-process';
 import { assertSameStatistics } from '../support/same-statistics';
 import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
 
@@ -132,11 +139,7 @@ async function deploy(url: string, body: unknown[], type: 'full' | 'nodes'): Pro
   assert.equal(res.status, 204, await res.text());
 }
 
-async function models(url: string): Promise<ModelSummary[]> {
-  const res = await fetch(`${url}/stream-ml/models`);
-  assert.equal(res.status, 200);
-  return (await res.json()) as ModelSummary[];
-}
+const models = (url: string): Promise<ModelSummary[]> => modelSummaries<ModelSummary>(url);
 
 /** The statistics of one model that learned each record once. */
 function reference(): StatisticsReport {
@@ -179,13 +182,7 @@ async function runFault(
   const input = await createTopic('eo-in', PARTITIONS);
   const output = await createTopic('eo-out', PARTITIONS);
   const groupId = uniqueName('eo-group');
-  const settings = {
-    flowFile: 'flows.json',
-    uiHost: '127.0.0.1',
-    logging: { console: { level: 'info' } },
-    contextStorage: { default: { module: 'localfilesystem' } },
-  };
-  prepareUserFolder(userDir, settings, flows(input, output, groupId));
+  prepareUserFolder(userDir, PERSISTENT_SETTINGS, flows(input, output, groupId));
   const predictions: Prediction[] = [];
   const collector = await collectPredictions(output, predictions);
   let held = false;
@@ -240,11 +237,7 @@ async function runFault(
       const missing = records.filter((r) => !seen.has(r.id)).map((r) => r.id);
       throw new Error(
         `${error.message}: ${missing.length} missing (first ${missing.slice(0, 10).join(', ')}); Node-RED warned:\n` +
-          [...ctx.earlier, ctx.nodeRed.output()]
-            .join('\n')
-            .split('\n')
-            .filter((line) => /\[(warn|error)\]/.test(line) && !/Projects disabled|Encrypted credentials/.test(line))
-            .join('\n'),
+          warningsIn([...ctx.earlier, ctx.nodeRed.output()].join('\n')),
       );
     });
     let summary: ModelSummary | undefined;

@@ -13,7 +13,14 @@ import { createModel, rocAuc, type StatisticsReport } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
 import { client, createTopic, uniqueName, waitFor } from '../kafka/support';
 import { kafkaBrokers } from '../support/env';
-import { prepareUserFolder, startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+import {
+  modelSummaries,
+  PERSISTENT_SETTINGS,
+  prepareUserFolder,
+  startNodeRed,
+  warningsIn,
+  type NodeRedProcess,
+} from '../support/node-red-process';
 import { assertSameStatistics } from '../support/same-statistics';
 import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
 
@@ -135,14 +142,8 @@ function flows(
   ];
 }
 
-async function models(url: string): Promise<ModelSummary[]> {
-  const res = await fetch(`${url}/stream-ml/models`);
-  assert.equal(res.status, 200);
-  return (await res.json()) as ModelSummary[];
-}
-
 async function shuttleModel(url: string): Promise<ModelSummary | undefined> {
-  return (await models(url)).find((m) => m.name === 'shuttle');
+  return (await modelSummaries<ModelSummary>(url)).find((m) => m.name === 'shuttle');
 }
 
 /** One model that learned the stream once, in order: its statistics and its prequential ROC-AUC. */
@@ -233,12 +234,7 @@ async function startFleet(): Promise<Fleet> {
       dirs.push(userDir);
       prepareUserFolder(
         userDir,
-        {
-          flowFile: 'flows.json',
-          uiHost: '127.0.0.1',
-          logging: { console: { level: 'info' } },
-          contextStorage: { default: { module: 'localfilesystem' } },
-        },
+        PERSISTENT_SETTINGS,
         alone
           ? flows(member, input, output, undefined, `${groupId}-${member}`)
           : flows(member, input, output, modelTopic, groupId),
@@ -249,11 +245,7 @@ async function startFleet(): Promise<Fleet> {
     },
     stream: () => release(),
     warnings() {
-      return [...outputs, ...[...processes.values()].map((p) => p.output())]
-        .join('\n')
-        .split('\n')
-        .filter((line) => /\[(warn|error)\]/.test(line) && !/Projects disabled|Encrypted credentials/.test(line))
-        .join('\n');
+      return warningsIn([...outputs, ...[...processes.values()].map((p) => p.output())].join('\n'));
     },
     async close() {
       release();

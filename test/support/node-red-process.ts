@@ -86,3 +86,27 @@ export async function startNodeRed(
     },
   };
 }
+
+/** Settings of a user folder whose models outlive the process (the localfilesystem store), on loopback only; info
+ * logging, since startNodeRed waits for its "Started flows". */
+export const PERSISTENT_SETTINGS: Record<string, unknown> = {
+  flowFile: 'flows.json',
+  uiHost: '127.0.0.1',
+  logging: { console: { level: 'info' } },
+  contextStorage: { default: { module: 'localfilesystem' } },
+};
+
+/** What the sidebar's route says of every model of a running Node-RED. */
+export async function modelSummaries<T>(url: string): Promise<T[]> {
+  const res = await fetch(`${url}/stream-ml/models`);
+  if (res.status !== 200) throw new Error(`GET ${url}/stream-ml/models: ${res.status}`);
+  return (await res.json()) as T[];
+}
+
+/** The warning and error lines of Node-RED's output, without the two every start prints. */
+export function warningsIn(output: string): string {
+  return output
+    .split('\n')
+    .filter((line) => /\[(warn|error)\]/.test(line) && !/Projects disabled|Encrypted credentials/.test(line))
+    .join('\n');
+}
