@@ -24,7 +24,7 @@ import { withoutPositions } from '../../src/node-red/snapshots';
 import { startKeyedLearner } from './keyed-learner';
 import { fleetOptionFrom, type FleetOption, type FleetOptionDef } from './fleet-option';
 import { FleetSharing } from '../../src/node-red/fleet-sharing';
-import type { FleetModel } from '../../src/engine';
+import { isFleetMerge, type FleetModel } from '../../src/engine';
 
 interface LearnerDef extends NodeDef, FleetOptionDef {
   model: string;
@@ -230,7 +230,9 @@ export = function register(RED: NodeAPI): void {
         if (sharing) {
           node.status({ fill: 'yellow', shape: 'ring', text: `reading model topic ${fleetOption!.topic}` });
           // This member's contribution on the topic is what the fleet knows it learned: it wins over context.
-          fleet = await sharing.start((own) => modelFor((existing = own ?? kept)));
+          // A live model left by this learner before a redeploy is the fleet's merge, not what this member learned.
+          const mine = kept && !isFleetMerge(kept) ? kept : undefined;
+          fleet = await sharing.start((own) => modelFor((existing = own ?? mine)));
           next = fleet.own;
           entry.replace(fleet.serving);
         } else {

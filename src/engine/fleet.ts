@@ -56,6 +56,14 @@ class RecentRecords {
   }
 }
 
+/** Serving models that hold other members' contributions: never to be taken for one member's own. */
+const merged = new WeakSet<Model>();
+
+/** True for a fleet's serving model with others merged in (a learner redeployed must not adopt it as its own). */
+export function isFleetMerge(model: Model): boolean {
+  return merged.has(model);
+}
+
 export class FleetModel {
   /** What this member learned itself: the contribution it publishes. */
   own: Model;
@@ -209,6 +217,7 @@ export class FleetModel {
         this.refuse(member, (error as Error).message);
       }
     }
+    merged.add(serving);
     this.serving = serving;
     return true;
   }

@@ -49,5 +49,5 @@ export {
   type ThresholdMetrics,
 } from './evaluation';
 export { LearnedPositions, type LearnedPositionsSnapshot } from './learned-positions';
-export { FleetModel, incompatibility, type FleetMember, type LearnedRanges } from './fleet';
+export { FleetModel, incompatibility, isFleetMerge, type FleetMember, type LearnedRanges } from './fleet';
 export { DETECTOR_MERGING, unmergeableDetectors, type DetectorMerging, type MergeQuality } from './detectors';

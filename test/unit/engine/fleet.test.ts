@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import {
   createModel,
   FleetModel,
+  isFleetMerge,
   rocAuc,
   type DataRecord,
   type ModelOptions,
@@ -96,6 +97,9 @@ test('learning between exchanges goes into own and the serving model alike', () 
   for (const r of data.slice(200)) a.learnOne(r);
   assert.equal(a.own.recordsLearned, 200);
   assert.equal(a.serving.recordsLearned, 400);
+  // The merge is marked, so a learner redeployed never adopts it as its own contribution.
+  assert.equal(isFleetMerge(a.serving), true);
+  assert.equal(isFleetMerge(a.own), false);
   const whole = createModel(options);
   for (const r of data) whole.learnOne(r);
   sameMoments(a.serving.statistics(), whole.statistics());
