@@ -34,6 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
+import { rocAuc } from '../src/engine/evaluation';
 import { readShuttleRecords } from '../src/datasets/shuttle';
 import { startNodeRed, type NodeRedProcess } from '../test/support/node-red-process';
 import { shuttleCsvPath } from './shuttle-csv';
@@ -131,8 +132,16 @@ class OutputTally {
   warmRecords = 0;
   private seen?: Uint8Array;
 
+  /** Score and label of each output record from the first pass over Shuttle (ids below `firstPass`). */
+  readonly scores: number[] = [];
+  readonly labels: number[] = [];
+  private parsed = 0;
+
   /** With a load: input timestamps by id, and which ids are measured. */
-  constructor(private readonly load?: LoadGenerator) {
+  constructor(
+    private readonly load?: LoadGenerator,
+    private readonly firstPass = 0,
+  ) {
     if (load) this.seen = new Uint8Array(16);
   }
 
@@ -142,6 +151,7 @@ class OutputTally {
       const value = m.value as Buffer;
       let n = 1;
       if (this.load) n = this.takeIds(ts, JSON.parse(value.toString()) as unknown);
+      else if (this.parsed < 3 * this.firstPass && value[0] === 0x7b) this.takeScore(value);
       else if (value[0] === 0x5b) n = (JSON.parse(value.toString()) as unknown[]).length;
       if (this.records === 0) this.firstSeenAt = performance.now();
       this.records += n;
@@ -152,6 +162,19 @@ class OutputTally {
       if (ts > this.maxTs) this.maxTs = ts;
       this.nextOffset.set(partition, Number(m.offset) + 1);
     }
+  }
+
+  private takeScore(value: Buffer): void {
+    this.parsed++;
+    const r = JSON.parse(value.toString()) as { id: number; outlier?: number; anomaly?: { score?: number } };
+    if (r.id >= this.firstPass || typeof r.anomaly?.score !== 'number') return;
+    this.scores.push(r.anomaly.score);
+    this.labels.push(Number(r.outlier));
+  }
+
+  /** Prequential ROC-AUC of the first pass, as the flow ran (how far scoring ran ahead of learning shows here). */
+  get firstPassRocAuc(): number | null {
+    return this.scores.length >= this.firstPass * 0.99 ? rocAuc(this.scores, this.labels) : null;
   }
 
   private takeIds(ts: number, value: unknown): number {
@@ -568,6 +591,8 @@ interface FullSpeed {
   windowSeconds: number;
   cpuSecondsPerMillion: number;
   peakRssMiB: number;
+  /** For the flows that score: ROC-AUC over the first pass of Shuttle's records. */
+  firstPassRocAuc: number | null;
   probe?: unknown;
 }
 
@@ -658,7 +683,7 @@ async function main(): Promise<void> {
 
     const fullSpeed = async (variant: Variant, run: number): Promise<FullSpeed> => {
       const topic = fullOutput(variant, run);
-      const tally = new OutputTally();
+      const tally = new OutputTally(undefined, bodies.length);
       tallies.set(topic, tally);
       const target = await startTarget(
         variant,
@@ -691,6 +716,7 @@ async function main(): Promise<void> {
           windowSeconds: (tally.maxTs - tally.minTs) / 1000,
           cpuSecondsPerMillion: (cpu / Math.max(1, recordsAtEnd - recordsAtFirst)) * 1e6,
           peakRssMiB: peak,
+          firstPassRocAuc: tally.firstPassRocAuc,
           ...(PROBE ? { probe: probeOf(`full-${variant}-${run}`) } : {}),
         };
       } finally {
@@ -816,6 +842,7 @@ async function main(): Promise<void> {
       const runs = (full[v] ?? []).filter(ok);
       const f = fixed[v];
       const peaks = [...runs.map((r) => r.peakRssMiB), ...(ok(f) ? [f.peakRssMiB] : [])];
+      const aucs = runs.flatMap((r) => (r.firstPassRocAuc === null ? [] : [r.firstPassRocAuc]));
       return {
         name: LABELS[v],
         key: v,
@@ -826,6 +853,7 @@ async function main(): Promise<void> {
         sustainsLoad: ok(f) ? f.sustained : null,
         peakRssMb: peaks.length ? Math.round(Math.max(...peaks)) : null,
         cpuSecondsPerMillion: runs.length ? Number(median(runs.map((r) => r.cpuSecondsPerMillion)).toFixed(1)) : null,
+        firstPassRocAuc: aucs.length ? Number(median(aucs).toFixed(4)) : null,
         fullSpeed: full[v],
         fixedLoad: f,
       };
@@ -885,6 +913,7 @@ function printTable(
     sustainsLoad: boolean | null;
     peakRssMb: number | null;
     cpuSecondsPerMillion: number | null;
+    firstPassRocAuc: number | null;
   }[],
   ratios: Record<string, number | null>,
 ): void {
@@ -900,7 +929,7 @@ function printTable(
   );
   console.log(
     `${'variant'.padEnd(32)}${'rec/s'.padStart(9)}${'vs a'.padStart(7)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}` +
-      `${'max ms'.padStart(9)}${'peak RSS MiB'.padStart(14)}${'CPU s/M rec'.padStart(13)}`,
+      `${'max ms'.padStart(9)}${'peak RSS MiB'.padStart(14)}${'CPU s/M rec'.padStart(13)}${'ROC-AUC'.padStart(9)}`,
   );
   for (const v of variants) {
     const latency =
@@ -909,7 +938,7 @@ function printTable(
         : `${cell(v.p50Ms, 9)}${cell(v.p99Ms, 9)}${cell(v.maxMs, 9)}`;
     console.log(
       `${v.name.padEnd(32)}${cell(v.recordsPerSecond, 9)}${cell(reference && v.recordsPerSecond ? v.recordsPerSecond / reference : null, 7, 2)}` +
-        `${latency}${cell(v.peakRssMb, 14)}${cell(v.cpuSecondsPerMillion, 13, 1)}`,
+        `${latency}${cell(v.peakRssMb, 14)}${cell(v.cpuSecondsPerMillion, 13, 1)}${cell(v.firstPassRocAuc, 9, 4)}`,
     );
   }
   console.log(

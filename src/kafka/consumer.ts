@@ -65,6 +65,13 @@ export interface DeliveryOutcome {
 const FETCH_MAX_BYTES = 1_048_576;
 const FETCH_MAX_BYTES_PER_PARTITION = 262_144;
 
+/**
+ * Records handed to the flow before the fetch loop yields to the event loop. Node-RED delivers each message on its
+ * own turn of the loop, so without a pause a fetch of 1,000 records reaches the first node 1,000 times before the
+ * second sees any: a scorer would judge records a learner learns only much later.
+ */
+const HANDOVER_BURST = 32;
+
 /** How long an unfinished delivery waits before it is delivered again (a redeployed node is back by then). */
 const UNFINISHED_REDELIVERY_MS = 1_000;
 
@@ -624,7 +631,15 @@ export class KafkaConsumerWorker {
       attempt: 1,
       inFlow: true,
     });
+    let sinceYield = 0;
     for (const m of messages) {
+      if (sinceYield >= HANDOVER_BURST) {
+        sinceYield = 0;
+        flushChunk();
+        resolveHanded();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.closing || !payload.isRunning() || payload.isStale()) return;
+      }
       if (this.paused || this.stopping || this.inFlight >= maxInFlight) {
         flushChunk();
         resolveHanded();
@@ -679,6 +694,7 @@ export class KafkaConsumerWorker {
         };
         this.handOver(delivery(record, [m], m.offset));
         handed = m.offset;
+        sinceYield++;
       } else {
         chunk ??= { topic, partition, values: [], keys: [], offsets: [], timestamps: [], headers: [] };
         chunk.values.push(v);
@@ -688,7 +704,10 @@ export class KafkaConsumerWorker {
         chunk.headers.push(decodeHeaders(m.headers));
         chunkRaw.push(m);
         chunkCovers = m.offset;
-        if (chunk.values.length >= batchSize) flushChunk();
+        if (chunk.values.length >= batchSize) {
+          flushChunk();
+          sinceYield = HANDOVER_BURST;
+        }
       }
     }
     flushChunk();

@@ -57,6 +57,41 @@ test('backpressure: never more than maxInFlight messages in the flow, and all ar
   );
 });
 
+test('records go to the flow in short bursts: the first node never runs far ahead of the second', async () => {
+  // A scorer before a learner judges each record with a model that has learned nearly all before it.
+  const topic = await createTopic('bursts');
+  await produceRaw(topic, values(3000));
+  await loadFlow([
+    brokerNode(),
+    consumerNode(topic, uniqueName('bursts'), { wires: [['first']] }),
+    { id: 'first', type: 'helper', wires: [['second']] },
+    { id: 'second', type: 'helper' },
+  ]);
+  let atFirst = 0;
+  let atSecond = 0;
+  let mostAhead = 0;
+  const seen: number[] = [];
+  flowNode('first').on('input', ((msg: object, send: (m: object) => void, done: () => void) => {
+    atFirst++;
+    mostAhead = Math.max(mostAhead, atFirst - atSecond);
+    send(msg);
+    done();
+  }) as never);
+  flowNode('second').on('input', ((msg: { payload: number }, _send: unknown, done: () => void) => {
+    atSecond++;
+    seen.push(msg.payload);
+    done();
+  }) as never);
+  await waitFor('3,000 records', () => seen.length >= 3000);
+  await helper.unload();
+  // The default Max in flow is 1,000: handed over at once, the first node would see up to 1,000 before the second.
+  assert.ok(mostAhead <= 100, `the first node ran up to ${mostAhead} records ahead of the second`);
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 3000 }, (_, i) => i),
+  );
+});
+
 test('msg.pause stops delivery, msg.resume continues where it stopped', async () => {
   const topic = await createTopic('pause');
   await loadFlow([
