@@ -9,13 +9,12 @@
 // only, nothing fails on time. Writes bench/results/keyed.json.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Node, NodeMessage } from 'node-red';
 import { createModel, type DetectorName } from '../src/engine';
 import { readShuttleRecords } from '../src/datasets/shuttle';
+import { median, pump, startRuntime } from './embedded-node-red';
 import { shuttleCsvPath } from './shuttle-csv';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -34,75 +33,6 @@ const BATCH = Number(args.batch);
 const IN_FLIGHT = 1000;
 // Each record of the file-store 10,000-key flow writes a model to disk (fsync) and reads one: fewer records.
 const FILE_RECORDS = 2000;
-
-const SINK = `module.exports = function (RED) {
-  RED.nodes.registerType('bench-sink', function (config) {
-    RED.nodes.createNode(this, config);
-    this.on('input', (msg, send, done) => { this.emit('arrived', msg); done(); });
-  });
-};`;
-
-interface Runtime {
-  init(server: http.Server, settings: object): void;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  nodes: { getNode(id: string): Node };
-}
-
-async function startRuntime(flows: { id: string }[]): Promise<Runtime> {
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-bench-keyed-'));
-  const nodesDir = path.join(userDir, 'bench-nodes');
-  fs.mkdirSync(nodesDir);
-  fs.writeFileSync(path.join(nodesDir, 'bench-sink.js'), SINK);
-  fs.writeFileSync(path.join(nodesDir, 'bench-sink.html'), '');
-  fs.mkdirSync(path.join(userDir, 'node_modules'));
-  fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-stream-ml'), 'dir');
-  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
-  const RED = require('node-red') as Runtime;
-  RED.init(http.createServer(), {
-    userDir,
-    flowFile: 'flows.json',
-    nodesDir: [nodesDir],
-    httpAdminRoot: false,
-    httpNodeRoot: false,
-    contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem' } },
-    logging: { console: { level: 'error' } },
-  });
-  await RED.start();
-  for (;;) {
-    if (RED.nodes.getNode(flows[1].id)) return RED;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Sends every payload into `first`, at most IN_FLIGHT unanswered, and resolves with messages per second. */
-async function pump(RED: Runtime, payloads: unknown[], firstId: string, sinkId: string): Promise<number> {
-  const first = RED.nodes.getNode(firstId);
-  const sink = RED.nodes.getNode(sinkId) as Node & NodeJS.EventEmitter;
-  let sent = 0;
-  let received = 0;
-  const start = process.hrtime.bigint();
-  await new Promise<void>((resolve) => {
-    const top = () => {
-      while (sent < payloads.length && sent - received < IN_FLIGHT)
-        first.receive({ payload: payloads[sent++] } as NodeMessage);
-    };
-    sink.on('arrived', () => {
-      received++;
-      if (received === payloads.length) resolve();
-      else if (sent - received < IN_FLIGHT / 2) top();
-    });
-    top();
-  });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  sink.removeAllListeners('arrived');
-  return payloads.length / seconds;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 const attributes = [
   ...Array.from({ length: 9 }, (_, i) => ({ name: `f${i + 1}`, type: 'C' })),
@@ -203,7 +133,11 @@ async function runGroup(): Promise<void> {
     add('file', '10,000 keys, file store', 10_000, 'file', FILE_RECORDS);
   }
   const ids = contenders.map((_, i) => `c${i}`);
-  const RED = await startRuntime([{ id: 't', type: 'tab' }, ...contenders.flatMap((c, i) => flowOf(c, ids[i]))]);
+  const RED = await startRuntime([{ id: 't', type: 'tab' }, ...contenders.flatMap((c, i) => flowOf(c, ids[i]))], {
+    userDirPrefix: 'stream-ml-bench-keyed-',
+    contextStorage: { default: { module: 'memory' }, file: { module: 'localfilesystem' } },
+    logLevel: 'error',
+  });
   const payloadsOf = (c: Contender, from: number): unknown[] => {
     const records = all.slice(from, from + c.records).map((r, i) => ({
       ...r,
@@ -217,12 +151,12 @@ async function runGroup(): Promise<void> {
   const perPayload = (c: Contender) => (c.batch ? BATCH : 1);
   // Warm-up: a first pass over other records, so every key's model exists and the code is compiled.
   for (const [i, c] of contenders.entries())
-    await pump(RED, payloadsOf(c, 20_000), `${ids[i]}-first`, `${ids[i]}-sink`);
+    await pump(RED, payloadsOf(c, 20_000), `${ids[i]}-first`, `${ids[i]}-sink`, IN_FLIGHT);
   // Timed runs alternate between the contenders, so a busy moment of the machine hits each of them alike.
   for (let run = 0; run < RUNS; run++)
     for (const [i, c] of contenders.entries()) {
       const payloads = payloadsOf(c, 0);
-      c.rates.push((await pump(RED, payloads, `${ids[i]}-first`, `${ids[i]}-sink`)) * perPayload(c));
+      c.rates.push((await pump(RED, payloads, `${ids[i]}-first`, `${ids[i]}-sink`, IN_FLIGHT)) * perPayload(c));
     }
   await RED.stop();
 

@@ -8,14 +8,12 @@
 // Medians of several timed runs after a warm-up; figures only, nothing fails on time. Writes
 // bench/results/nodes.json (`-- --detector gaussian` etc.: nodes-gaussian.json).
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Node, NodeMessage } from 'node-red';
 import { createModel, type AttributeSpec, type DetectorName, type Model, type ScoreResult } from '../src/engine';
 import { findModel } from '../src/node-red/model-registry';
 import { readShuttleRecords } from '../src/datasets/shuttle';
+import { median, pump, startRuntime, waitFor, type Runtime } from './embedded-node-red';
 import { shuttleCsvPath } from './shuttle-csv';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -35,63 +33,6 @@ const outFile =
 const RUNS = Number(args.runs);
 const BATCH = Number(args.batch);
 const IN_FLIGHT = 1000;
-
-// The reference node (the least a node can do) and the counting sink, loaded from a folder of their own.
-const BENCH_NODES: Record<string, string> = {
-  'bench-pass.js': `module.exports = function (RED) {
-  RED.nodes.registerType('bench-pass', function (config) {
-    RED.nodes.createNode(this, config);
-    this.on('input', (msg, send, done) => { send(msg); done(); });
-  });
-};`,
-  'bench-sink.js': `module.exports = function (RED) {
-  RED.nodes.registerType('bench-sink', function (config) {
-    RED.nodes.createNode(this, config);
-    this.on('input', (msg, send, done) => { this.emit('arrived', msg); done(); });
-  });
-};`,
-};
-
-interface Runtime {
-  init(server: http.Server, settings: object): void;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  nodes: { getNode(id: string): Node };
-}
-
-async function startRuntime(flows: object[]): Promise<Runtime> {
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-bench-'));
-  const nodesDir = path.join(userDir, 'bench-nodes');
-  fs.mkdirSync(nodesDir);
-  for (const [file, code] of Object.entries(BENCH_NODES)) {
-    fs.writeFileSync(path.join(nodesDir, file), code);
-    fs.writeFileSync(path.join(nodesDir, file.replace('.js', '.html')), '');
-  }
-  fs.mkdirSync(path.join(userDir, 'node_modules'));
-  fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-stream-ml'), 'dir');
-  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
-  const RED = require('node-red') as Runtime;
-  RED.init(http.createServer(), {
-    userDir,
-    flowFile: 'flows.json',
-    nodesDir: [nodesDir],
-    httpAdminRoot: false,
-    httpNodeRoot: false,
-    logging: { console: { level: 'warn' } },
-  });
-  await RED.start();
-  // Flows start after the runtime resolves; wait until the first node exists.
-  await waitFor(() => RED.nodes.getNode((flows[1] as { id: string }).id));
-  return RED;
-}
-
-async function waitFor<T>(probe: () => T | undefined | null): Promise<T> {
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const attributes: { name: string; type: string; label?: boolean }[] = [
   ...Array.from({ length: 9 }, (_, i) => ({ name: `f${i + 1}`, type: 'C' })),
@@ -118,35 +59,6 @@ function idleModel(real: Model): Model {
   });
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-/** Sends every payload into `first`, at most IN_FLIGHT unanswered, and resolves with messages per second. */
-async function pump(RED: Runtime, payloads: unknown[], firstId: string, sinkId: string): Promise<number> {
-  const first = RED.nodes.getNode(firstId);
-  const sink = RED.nodes.getNode(sinkId) as Node & NodeJS.EventEmitter;
-  let sent = 0;
-  let received = 0;
-  const start = process.hrtime.bigint();
-  await new Promise<void>((resolve) => {
-    const top = () => {
-      while (sent < payloads.length && sent - received < IN_FLIGHT)
-        first.receive({ payload: payloads[sent++] } as NodeMessage);
-    };
-    sink.on('arrived', () => {
-      received++;
-      if (received === payloads.length) resolve();
-      else if (sent - received < IN_FLIGHT / 2) top();
-    });
-    top();
-  });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  sink.removeAllListeners('arrived');
-  return payloads.length / seconds;
-}
-
 type FlowNode = { id: string; type: string; [key: string]: unknown };
 
 interface Contender {
@@ -159,9 +71,10 @@ interface Contender {
 
 /** Timed runs alternate between the contenders, so a busy moment of the machine hits each of them alike. */
 async function race(RED: Runtime, contenders: Contender[], warm: (c: Contender) => unknown[]): Promise<void> {
-  for (const c of contenders) await pump(RED, warm(c), c.first, c.sink);
+  for (const c of contenders) await pump(RED, warm(c), c.first, c.sink, IN_FLIGHT);
   for (let run = 0; run < RUNS; run++) {
-    for (const c of contenders) c.rates.push((await pump(RED, c.payloads, c.first, c.sink)) * c.recordsPerPayload);
+    for (const c of contenders)
+      c.rates.push((await pump(RED, c.payloads, c.first, c.sink, IN_FLIGHT)) * c.recordsPerPayload);
   }
 }
 
@@ -210,7 +123,9 @@ async function main(): Promise<void> {
   const batchesOf = <T>(rs: T[]) =>
     Array.from({ length: Math.ceil(rs.length / BATCH) }, (_, i) => rs.slice(i * BATCH, (i + 1) * BATCH));
   const copy = (rs: Record<string, number>[]) => rs.map((r) => ({ ...r }));
-  const RED = await startRuntime([tab, ...passFlow, ...mlFlow('record'), ...mlFlow('idle'), ...mlFlow('batch')]);
+  const RED = await startRuntime([tab, ...passFlow, ...mlFlow('record'), ...mlFlow('idle'), ...mlFlow('batch')], {
+    userDirPrefix: 'stream-ml-bench-',
+  });
   // The learner creates its model on start; once it has, the idle flow's is swapped for one that does no work.
   const idleEntry = await waitFor(() => (findModel('t//idle')?.model ? findModel('t//idle') : undefined));
   idleEntry.replace(idleModel(idleEntry.model!));
