@@ -103,7 +103,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
       })
     : undefined;
   if (sharing) {
-    models.backing = sharing;
+    models.backing = sharing.fleet;
     entry.fleetSummary = () => sharing.summary();
   }
 
@@ -169,7 +169,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
       return sharing.start();
     })
     .catch((error: Error) => {
-      sharing?.startWithoutTopic();
+      sharing?.begin();
       node.error(`could not read the models of "${modelName}": ${error.message}`);
     });
   // Scorers of the name wait for the topic to be read, as with an unkeyed fleet.
@@ -449,7 +449,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
       .then(() => sharing?.close())
       .finally(() => {
         // The live models are the fleet's merges: never to be kept as this learner's own.
-        if (sharing && models.backing === sharing) models.backing = undefined;
+        if (sharing && models.backing === sharing.fleet) models.backing = undefined;
         if (sharing) entry.fleetSummary = undefined;
         if (models.factory === newModel) models.factory = undefined;
         entry.removeLearner(node.id);

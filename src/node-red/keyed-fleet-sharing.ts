@@ -18,6 +18,12 @@ export interface KeyedContribution extends Contribution {
   key: string;
 }
 
+export interface KeyedFleetOptions {
+  modelName: string;
+  member: string;
+  warn: (message: string) => void;
+}
+
 export interface KeyedFleetSharingOptions {
   connection: KafkaConnection;
   topic: string;
@@ -44,9 +50,16 @@ interface LiveKey {
   published: number;
 }
 
-export interface KeyedFleetSummary {
-  member: string;
+export interface KeyedFleetSummary extends KeyedFleetCounts {
   topic: string;
+  published: number;
+  lastContributionBytes: number;
+  publishedBytes: number;
+}
+
+/** What the keys' contributions hold, without the topic's figures. */
+export interface KeyedFleetCounts {
+  member: string;
   /** Every member with a contribution of some key, this one first. */
   members: string[];
   /** Keys with a contribution of some member, and those live. */
@@ -58,9 +71,6 @@ export interface KeyedFleetSummary {
   refused: number;
   learnedTwiceForgotten: number;
   lastRefusal?: string;
-  published: number;
-  lastContributionBytes: number;
-  publishedBytes: number;
 }
 
 export interface KeyFleetView {
@@ -69,8 +79,18 @@ export interface KeyFleetView {
 
 const QUIET_MS = 1_000;
 
-export class KeyedFleetSharing implements KeyedBacking {
-  private readonly topic: ModelTopic;
+/** A contribution to publish: its record key and value; `published` once the topic has it. */
+export interface Outgoing {
+  messages: { key: string; value: Buffer }[];
+  published(): void;
+}
+
+/**
+ * The keys' fleet models and the contributions they are made of, without the topic: what arrives is given to
+ * receive(), what is to be published comes from outgoing(). The KeyedModels of the learner's name use it as their
+ * backing, so keys leaving and entering memory go through it.
+ */
+export class KeyedFleet implements KeyedBacking {
   /** Per key, per member, the latest contribution. */
   private readonly held = new Map<string, Map<string, Held>>();
   private readonly live = new Map<string, LiveKey>();
@@ -79,10 +99,6 @@ export class KeyedFleetSharing implements KeyedBacking {
   /** Keys whose own contribution, held since the key left memory, is not on the topic yet. */
   private readonly unpublished = new Set<string>();
   private started = false;
-  private publishing: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private readonly lastRead = new Map<string, number>();
-  private closed = false;
   private heldBytes = 0;
   private heldCount = 0;
   /** Refusals and forgotten overlaps of keys no longer live, kept for the summary. */
@@ -91,26 +107,11 @@ export class KeyedFleetSharing implements KeyedBacking {
   private lastRefusal: string | undefined;
   private readonly warnedRefusals = new Set<string>();
 
-  constructor(private readonly options: KeyedFleetSharingOptions) {
-    this.topic = new ModelTopic(options.connection, options.topic, `stream-ml-fleet-${options.member}`, {
-      record: (key, value) => this.onRecord(key, value),
-      warn: options.warn,
-    });
-  }
+  constructor(private readonly options: KeyedFleetOptions) {}
 
-  /** Reads the topic to its end: this member's own contributions per key, and the others'. */
-  async start(): Promise<void> {
-    this.topic.start();
-    await this.topic.caughtUp();
+  /** The topic has been read to its end (or could not be): keys may be made live, own echoes are ignored. */
+  markStarted(): void {
     this.started = true;
-    this.merge();
-    this.timer ??= setInterval(() => this.tick(), this.options.intervalMs);
-  }
-
-  /** Goes on without what the topic holds (when the start could not read it). */
-  startWithoutTopic(): void {
-    this.started = true;
-    this.timer ??= setInterval(() => this.tick(), this.options.intervalMs);
   }
 
   /** The fleet model of a live key: what the learner learns into. */
@@ -129,6 +130,8 @@ export class KeyedFleetSharing implements KeyedBacking {
     if (!built) return undefined;
     // An own held since eviction and not yet published is published by the live key from now on.
     const pending = this.unpublished.delete(key);
+    // While live, own is the fleet model's: the held copy would only go stale.
+    this.unhold(key, this.options.member);
     this.live.set(key, { fleet: built.fleet, published: pending ? -1 : built.fleet.version });
     return built.fleet.serving;
   }
@@ -179,25 +182,6 @@ export class KeyedFleetSharing implements KeyedBacking {
     return n;
   }
 
-  /**
-   * Publishes every key whose own changed since its last publish; resolves once the topic has them. One at a
-   * time: the snapshots are taken when the previous publish is done, so they have everything learned before.
-   */
-  checkpoint(): Promise<void> {
-    const next = this.publishing.then(() => this.publishNow());
-    this.publishing = next.catch(() => undefined);
-    return next;
-  }
-
-  /** As FleetSharing.syncFor: undefined when the source was read a moment ago, else a read of the topic to its end. */
-  syncFor(source: string): Promise<void> | undefined {
-    const now = Date.now();
-    const last = this.lastRead.get(source);
-    this.lastRead.set(source, now);
-    if (last !== undefined && now - last < QUIET_MS) return undefined;
-    return this.topic.caughtUp().then(() => this.merge());
-  }
-
   /** The members of one key, each with its own records of it (the sidebar's key detail). */
   describe(key: string): KeyFleetView | undefined {
     const live = this.live.get(key);
@@ -224,7 +208,7 @@ export class KeyedFleetSharing implements KeyedBacking {
     return { members: out };
   }
 
-  summary(): KeyedFleetSummary {
+  counts(): KeyedFleetCounts {
     const members = new Set<string>([this.options.member]);
     let refused = this.refusedBefore;
     let forgotten = this.forgottenBefore;
@@ -237,7 +221,6 @@ export class KeyedFleetSharing implements KeyedBacking {
     const keys = new Set([...this.live.keys(), ...this.storedKeys((k) => this.live.has(k))]);
     return {
       member: this.options.member,
-      topic: this.options.topic,
       members: [...members],
       keys: keys.size,
       liveKeys: this.live.size,
@@ -246,17 +229,7 @@ export class KeyedFleetSharing implements KeyedBacking {
       refused,
       learnedTwiceForgotten: forgotten,
       ...(this.lastRefusal ? { lastRefusal: this.lastRefusal } : {}),
-      published: this.topic.stats.published,
-      lastContributionBytes: this.topic.stats.lastPublishedBytes,
-      publishedBytes: this.topic.stats.publishedBytes,
     };
-  }
-
-  /** Stops reading (the learner publishes what is left with a last checkpoint before). */
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.closed = true;
-    await this.topic.close();
   }
 
   /** A key's fleet model: own from this member's held contribution, else from the factory; the others' merged in. */
@@ -276,7 +249,7 @@ export class KeyedFleetSharing implements KeyedBacking {
         ranges = c.ranges;
       } catch (error) {
         this.options.warn(
-          `this member's contribution of key "${key}" on ${this.options.topic} is damaged ` +
+          `this member's contribution of key "${key}" on the model topic is damaged ` +
             `(${(error as Error).message}): starting the key anew`,
         );
       }
@@ -329,7 +302,11 @@ export class KeyedFleetSharing implements KeyedBacking {
     return Buffer.from(JSON.stringify(contribution));
   }
 
-  private async publishNow(): Promise<void> {
+  /**
+   * The contributions of every key whose own changed since it was last published, snapshotted now (undefined when
+   * none did); `published()` once the topic has them.
+   */
+  outgoing(): Outgoing | undefined {
     const messages: { key: string; value: Buffer }[] = [];
     const published: (() => void)[] = [];
     for (const [key, live] of this.live) {
@@ -352,23 +329,14 @@ export class KeyedFleetSharing implements KeyedBacking {
         this.arrived.add(key); // deflated at the next merge
       });
     }
-    if (messages.length === 0) return;
-    await this.topic.publishAll(messages);
-    for (const done of published) done();
+    if (messages.length === 0) return undefined;
+    return { messages, published: () => published.forEach((done) => done()) };
   }
 
-  private tick(): void {
-    if (this.closed) return;
-    this.merge();
-    this.checkpoint().catch((error: Error) =>
-      this.options.warn(`publishing to ${this.options.topic} failed: ${error.message}`),
-    );
-  }
-
-  /** Takes in what arrived and rebuilds the live keys whose others changed. */
-  private merge(): void {
+  /** Takes in what arrived and rebuilds the live keys whose others changed: `serve` gets each new serving model. */
+  merge(serve: (key: string, model: Model) => void): void {
     this.takeArrived();
-    for (const [key, live] of this.live) if (live.fleet.rebuild()) this.options.serve(key, live.fleet.serving);
+    for (const [key, live] of this.live) if (live.fleet.rebuild()) serve(key, live.fleet.serving);
   }
 
   /** Contributions read since the last merge: into their live key's fleet model, then deflated. */
@@ -411,7 +379,8 @@ export class KeyedFleetSharing implements KeyedBacking {
     if (members!.size === 0) this.held.delete(key);
   }
 
-  private onRecord(topicKey: string, value: Buffer | null): void {
+  /** A record of the model topic: a contribution of a key of this model (or not: then nothing happens). */
+  receive(topicKey: string, value: Buffer | null): void {
     const parsed = parseTopicKey(topicKey, this.options.modelName);
     if (!parsed) return; // another model's, or an unkeyed contribution
     const [member, key] = parsed;
@@ -424,6 +393,96 @@ export class KeyedFleetSharing implements KeyedBacking {
     }
     this.hold(key, member, value);
     this.arrived.add(key);
+  }
+}
+
+/** The learner's entry point: a KeyedFleet kept in step with the compacted model topic. */
+export class KeyedFleetSharing {
+  readonly fleet: KeyedFleet;
+  private readonly topic: ModelTopic;
+  private publishing: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly lastRead = new Map<string, number>();
+  private closed = false;
+
+  constructor(private readonly options: KeyedFleetSharingOptions) {
+    this.fleet = new KeyedFleet({ modelName: options.modelName, member: options.member, warn: options.warn });
+    this.topic = new ModelTopic(options.connection, options.topic, `stream-ml-fleet-${options.member}`, {
+      record: (key, value) => this.fleet.receive(key, value),
+      warn: options.warn,
+    });
+  }
+
+  /** Reads the topic to its end: this member's own contributions per key, and the others'. */
+  async start(): Promise<void> {
+    this.topic.start();
+    await this.topic.caughtUp();
+    this.begin();
+  }
+
+  /** Goes on without what the topic holds (when the start could not read it). */
+  begin(): void {
+    this.fleet.markStarted();
+    this.merge();
+    this.timer ??= setInterval(() => this.tick(), this.options.intervalMs);
+  }
+
+  /** The fleet model of a live key: what the learner learns into. */
+  fleetOf(key: string): FleetModel | undefined {
+    return this.fleet.fleetOf(key);
+  }
+
+  /**
+   * Publishes every key whose own changed since its last publish; resolves once the topic has them. One at a
+   * time: the snapshots are taken when the previous publish is done, so they have everything learned before.
+   */
+  checkpoint(): Promise<void> {
+    const next = this.publishing.then(async () => {
+      const outgoing = this.fleet.outgoing();
+      if (!outgoing) return;
+      await this.topic.publishAll(outgoing.messages);
+      outgoing.published();
+    });
+    this.publishing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** As FleetSharing.syncFor: undefined when the source was read a moment ago, else a read of the topic to its end. */
+  syncFor(source: string): Promise<void> | undefined {
+    const now = Date.now();
+    const last = this.lastRead.get(source);
+    this.lastRead.set(source, now);
+    if (last !== undefined && now - last < QUIET_MS) return undefined;
+    return this.topic.caughtUp().then(() => this.merge());
+  }
+
+  summary(): KeyedFleetSummary {
+    return {
+      ...this.fleet.counts(),
+      topic: this.options.topic,
+      published: this.topic.stats.published,
+      lastContributionBytes: this.topic.stats.lastPublishedBytes,
+      publishedBytes: this.topic.stats.publishedBytes,
+    };
+  }
+
+  /** Stops reading (the learner publishes what is left with a last checkpoint before). */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.closed = true;
+    await this.topic.close();
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    this.merge();
+    this.checkpoint().catch((error: Error) =>
+      this.options.warn(`publishing to ${this.options.topic} failed: ${error.message}`),
+    );
+  }
+
+  private merge(): void {
+    this.fleet.merge(this.options.serve);
   }
 }
 
