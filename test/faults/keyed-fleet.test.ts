@@ -176,6 +176,8 @@ async function fleetView(url: string): Promise<KeyedFleetView | undefined> {
 
 interface Fleet {
   start(member: string): Promise<NodeRedProcess>;
+  /** Starts a member again on its user folder (after a stop or a kill). */
+  restart(member: string): Promise<NodeRedProcess>;
   stream(): void;
   processes: Map<string, NodeRedProcess>;
   producing: Promise<void>;
@@ -187,7 +189,7 @@ async function startFleet(): Promise<Fleet> {
   const input = await createTopic('keyed-fleet-in', PARTITIONS);
   const modelTopic = uniqueName('keyed-fleet-models');
   const groupId = uniqueName('keyed-fleet-group');
-  const dirs: string[] = [];
+  const dirs = new Map<string, string>();
   const outputs: string[] = [];
   const processes = new Map<string, NodeRedProcess>();
   const producer = client().producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -210,9 +212,16 @@ async function startFleet(): Promise<Fleet> {
     producing,
     async start(member) {
       const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `stream-ml-keyed-fleet-${member}-`));
-      dirs.push(userDir);
+      dirs.set(member, userDir);
       prepareUserFolder(userDir, PERSISTENT_SETTINGS, flows(member, input, modelTopic, groupId));
       const nodeRed = await startNodeRed(userDir);
+      processes.set(member, nodeRed);
+      return nodeRed;
+    },
+    async restart(member) {
+      const before = processes.get(member)!;
+      outputs.push(before.output());
+      const nodeRed = await startNodeRed(dirs.get(member)!);
       processes.set(member, nodeRed);
       return nodeRed;
     },
@@ -228,7 +237,7 @@ async function startFleet(): Promise<Fleet> {
         outputs.push(p.output());
         await p.stop();
       }
-      for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+      for (const dir of dirs.values()) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -338,7 +347,7 @@ test('members share per key: each machine exact on every member; a member joinin
   }
 });
 
-test('a member killed (SIGKILL) mid-stream: the others take over, every machine counted once', async () => {
+test('a member killed (SIGKILL) mid-stream: the others take over, every machine counted once; it restarts from the topic', async () => {
   const fleet = await startFleet();
   try {
     const members = ['gw-1', 'gw-2', 'gw-3'];
@@ -376,6 +385,23 @@ test('a member killed (SIGKILL) mid-stream: the others take over, every machine 
         assert.equal(detail.recordsLearned, expected.get(machine)!.records, `${m} ${machine}: every record once`);
         assertSameStatistics(detail.statistics, expected.get(machine)!.statistics, `${m} ${machine}`);
       }
+    }
+    // gw-3 again on its user folder: its own per key comes from the topic (what the others hold of it).
+    const ofGw3 = new Map(
+      MACHINES.map((machine) => [
+        machine,
+        all[0].get(machine)!.fleet!.members.find((x) => x.member === 'gw-3')?.records ?? 0,
+      ]),
+    );
+    await fleet.restart('gw-3');
+    const back = await converged(fleet, 'gw-3', expected);
+    for (const machine of MACHINES) {
+      const detail = back.get(machine)!;
+      const own = detail.fleet!.members.find((x) => x.own)!;
+      assert.equal(own.member, 'gw-3');
+      assert.equal(own.records, ofGw3.get(machine), `gw-3 restarted: its own records of ${machine}`);
+      assert.equal(detail.recordsLearned, expected.get(machine)!.records, `gw-3 restarted: ${machine} served`);
+      assertSameStatistics(detail.statistics, expected.get(machine)!.statistics, `gw-3 restarted ${machine}`);
     }
   } finally {
     await fleet.close();
