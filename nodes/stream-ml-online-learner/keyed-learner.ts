@@ -179,7 +179,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   function showStatus(): void {
     if (lastError) return node.status({ fill: 'red', shape: 'dot', text: lastError });
     const parts = [`${modelName}: ${models.liveCount.toLocaleString('en-US')} keys live`];
-    if (models.folder) parts.push(`${models.storedCount.toLocaleString('en-US')} stored`);
+    if (models.folder || sharing) parts.push(`${models.storedCount.toLocaleString('en-US')} stored`);
     else if (models.forgotten > 0) parts.push(`${models.forgotten.toLocaleString('en-US')} evicted, forgotten`);
     if (rate.perSecond > 0) parts.push(`${Math.round(rate.perSecond).toLocaleString('en-US')}/s`);
     if (withoutKey > 0) parts.push(`${withoutKey} without key`);
