@@ -8,7 +8,17 @@ import { afterEach, test } from 'node:test';
 import helper from 'node-red-node-test-helper';
 import { createModel, modelFromJSON } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
-import { brokerNode, consumeRaw, flowNode, loadFlow, uniqueName, useTestRuntime, waitForAsync } from '../kafka/support';
+import {
+  brokerNode,
+  consumeRaw,
+  flowNode,
+  loadFlow,
+  redeploy,
+  uniqueName,
+  useTestRuntime,
+  waitForAsync,
+} from '../kafka/support';
+import { findKeyedModels } from '../../src/node-red/keyed-models';
 import { projectRoot } from '../support/env';
 import { assertSameStatistics } from '../support/same-statistics';
 
@@ -112,4 +122,30 @@ test('one contribution per key on the topic, with the records of that key; a pub
   );
   // k1 learned nothing since: not published again.
   assert.equal(seen.get(keyOf('k1'))!.length, k1Before);
+});
+
+test('a redeployed learner takes its own per key from the topic; a replay is then skipped per key', async () => {
+  const topic = uniqueName('keyed-models');
+  const flow = [brokerNode(), learner(topic), { id: 'out', type: 'helper' }];
+  await loadFlow(flow, undefined, [learnerNode]);
+  const records = Array.from({ length: 30 }, (_, i) => ({ machine: i % 2 === 0 ? 'k1' : 'k2', a: i }));
+  records.forEach((payload, i) =>
+    flowNode('learner').receive({ payload, kafka: { topic: 'in', partition: 0, offset: String(i) } }),
+  );
+  await waitForAsync('both keys published', async () => {
+    const seen = await contributions(topic);
+    return seen.has(keyOf('k1')) && seen.has(keyOf('k2'));
+  });
+  // A full redeploy: the learner closes (publishing what is left) and starts again, reading the topic.
+  await redeploy(flow, 'full');
+  const models = (): ReturnType<typeof findKeyedModels> => findKeyedModels('f1//machines');
+  await waitForAsync('the keys back', async () => models()?.modelOf('k1')?.recordsLearned === 15);
+  assert.equal(models()!.modelOf('k2')!.recordsLearned, 15);
+  // A replay of the same Kafka records is skipped per key: nothing is learned twice.
+  records.forEach((payload, i) =>
+    flowNode('learner').receive({ payload, kafka: { topic: 'in', partition: 0, offset: String(i) } }),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(models()!.modelOf('k1')!.recordsLearned, 15);
+  assert.equal(models()!.modelOf('k2')!.recordsLearned, 15);
 });
