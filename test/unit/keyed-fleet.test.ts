@@ -196,3 +196,46 @@ test('a contribution with another attribute table is refused, counted, and warne
   assert.equal(a.warnings.length, 1);
   for (const key of KEYS) assert.equal(a.models.modelOf(key)!.recordsLearned, 0);
 });
+
+test('many keys: the live cap holds, every key not live is held deflated, each still exact', () => {
+  const KEY_COUNT = 200;
+  const topic = new Topic();
+  const a = member('gw-1', 10);
+  const b = member('gw-2', 10);
+  topic.readers = [a.fleet, b.fleet];
+  const all: Record_[] = [];
+  for (let i = 0; i < KEY_COUNT * 10; i++) {
+    const key = `m${i % KEY_COUNT}`;
+    const r: Record_ = {
+      key,
+      source: `in/${Math.floor(i / KEY_COUNT) % 2}`,
+      position: i,
+      record: { a: (i % KEY_COUNT) + (i % 7) / 7, b: i % 3 },
+    };
+    all.push(r);
+    learn(r.source === 'in/0' ? a : b, r);
+    if (i % 500 === 499) {
+      topic.publish(a.fleet);
+      topic.publish(b.fleet);
+    }
+  }
+  topic.publish(a.fleet);
+  topic.publish(b.fleet);
+  for (const m of [a, b]) {
+    m.fleet.merge((key, model) => m.models.replaceLive(key, model));
+    assert.ok(m.models.liveCount <= 10);
+    const counts = m.fleet.counts();
+    assert.equal(counts.keys, KEY_COUNT);
+    // The other's contribution of every key, and own of every key not live.
+    assert.equal(counts.heldContributions, 2 * KEY_COUNT - counts.liveKeys);
+    console.log(
+      `${counts.heldContributions} contributions held in ${(counts.heldBytes / 1024).toFixed(0)} KiB: ` +
+        `${(counts.heldBytes / counts.heldContributions / 1024).toFixed(1)} KiB each (auto, 2 attributes, 10 records a key)`,
+    );
+  }
+  for (const key of ['m0', 'm17', `m${KEY_COUNT - 1}`]) {
+    const expected = createModel(OPTIONS);
+    for (const r of all) if (r.key === key) expected.learnOne({ ...r.record });
+    for (const m of [a, b]) assertSameStatistics(m.models.modelOf(key)!.statistics(), expected.statistics(), key);
+  }
+});
