@@ -97,7 +97,11 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
   let keyFailures = 0;
   let lastError = '';
   const gate = new StartGate(
-    models.load().catch((error: Error) => node.error(`could not read the models of "${modelName}": ${error.message}`)),
+    models
+      .load()
+      .catch((error: Error) => node.error(`could not read the models of "${modelName}": ${error.message}`))
+      // A fleet's learner reads its model topic first: scoring before would score without the keys' models.
+      .then(() => entry.pending),
   );
 
   function showStatus(): void {

@@ -13,6 +13,7 @@ export interface FleetOptionDef {
   shareInterval?: string | number;
   shareMember?: string;
   keyed?: boolean;
+  template?: string;
 }
 
 export interface FleetOption {
@@ -25,7 +26,11 @@ export interface FleetOption {
 /** The option as set, undefined when off; throws with what to fix when it cannot work. */
 export function fleetOptionFrom(RED: NodeAPI, def: FleetOptionDef, options: ModelOptions): FleetOption | undefined {
   if (!def.share) return undefined;
-  if (def.keyed) throw new Error('sharing on a model topic does not work with one model per key yet: turn one off');
+  if (def.keyed && (def.template === 'merged' || def.template === 'snapshot'))
+    throw new Error(
+      'a template for new keys does not work with sharing on a model topic (its records would be published as ' +
+        "this member's): in a fleet a new key starts from the other members' models for it; pick no template",
+    );
   const broker = def.shareBroker ? (RED.nodes.getNode(def.shareBroker) as KafkaBrokerNode | null) : null;
   if (!broker) throw new Error('sharing on a model topic needs a Kafka broker: pick one in the dialog');
   const topic = (def.shareTopic ?? '').trim();

@@ -22,6 +22,8 @@ import { isBatch, recordOf, recordsOf } from '../../src/node-red/records';
 import { withoutPositions } from '../../src/node-red/snapshots';
 import { StartGate } from '../../src/node-red/start-gate';
 import { holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
+import { KeyedFleetSharing } from '../../src/node-red/keyed-fleet-sharing';
+import type { FleetOption } from './fleet-option';
 
 export interface KeyedLearnerSettings {
   modelName: string;
@@ -39,6 +41,8 @@ export interface KeyedLearnerSettings {
   maxLive: unknown;
   allKeysAs: unknown;
   template: unknown;
+  /** Sharing on a model topic, per key (keyed-fleet-sharing.ts). */
+  fleet?: FleetOption;
 }
 
 type Send = (msg: NodeMessage | (NodeMessage | null)[]) => void;
@@ -88,10 +92,25 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   let template: Model | undefined;
   let templateAt = 0;
   models.factory = newModel;
+  // Sharing on a model topic: each key's model is this member's own for the key merged with the others' latest;
+  // the keys' models are kept by the sharing (on the topic), not in files.
+  const sharing = settings.fleet
+    ? new KeyedFleetSharing({
+        ...settings.fleet,
+        modelName,
+        warn: (message) => node.warn(message),
+        serve: (key, model) => models.replaceLive(key, model),
+      })
+    : undefined;
+  if (sharing) {
+    models.backing = sharing.fleet;
+    entry.fleetSummary = () => sharing.summary();
+  }
 
   /** A new key's model: the node's settings, or a copy of the template (without its Kafka offsets). */
   function newModel(): Model {
-    const base = templateModel();
+    // In a fleet a new key's own starts empty: a template's records would be published as this member's.
+    const base = sharing ? undefined : templateModel();
     if (base) return modelFromJSON(withoutPositions(base.toJSON()));
     const labelFields = entry.labelFieldNames();
     if (!options.attributes) return createModel({ ...options, labelFields });
@@ -120,16 +139,18 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     return template;
   }
 
-  const barrier = models.folder
-    ? new CheckpointBarrier({
-        save: () => models.save(),
-        onError: (error) => {
-          lastError = `checkpoint failed: ${error.message}`;
-          node.warn(`saving model "${modelName}" failed: ${error.message}; its Kafka records wait for the next try`);
-          showStatus();
-        },
-      })
-    : undefined;
+  // In a fleet, a Kafka record's message is finished once a published contribution of its key has it.
+  const barrier =
+    sharing || models.folder
+      ? new CheckpointBarrier({
+          save: () => (sharing ? sharing.checkpoint() : models.save()),
+          onError: (error) => {
+            lastError = `checkpoint failed: ${error.message}`;
+            node.warn(`saving model "${modelName}" failed: ${error.message}; its Kafka records wait for the next try`);
+            showStatus();
+          },
+        })
+      : undefined;
   const positions = new KafkaPositions();
   const rate = new RateMeter();
   let paused = false;
@@ -140,14 +161,25 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   let keyFailures = 0;
   let lastError = '';
 
-  const gate = new StartGate(
-    models.load().catch((error: Error) => node.error(`could not read the models of "${modelName}": ${error.message}`)),
-  );
+  const starting = models
+    .load()
+    .then(() => {
+      if (!sharing) return;
+      node.status({ fill: 'yellow', shape: 'ring', text: `reading model topic ${settings.fleet!.topic}` });
+      return sharing.start();
+    })
+    .catch((error: Error) => {
+      sharing?.begin();
+      node.error(`could not read the models of "${modelName}": ${error.message}`);
+    });
+  // Scorers of the name wait for the topic to be read, as with an unkeyed fleet.
+  if (sharing) entry.pending = starting.finally(() => (entry.pending = undefined));
+  let gate = new StartGate(starting);
 
   function showStatus(): void {
     if (lastError) return node.status({ fill: 'red', shape: 'dot', text: lastError });
     const parts = [`${modelName}: ${models.liveCount.toLocaleString('en-US')} keys live`];
-    if (models.folder) parts.push(`${models.storedCount.toLocaleString('en-US')} stored`);
+    if (models.folder || sharing) parts.push(`${models.storedCount.toLocaleString('en-US')} stored`);
     else if (models.forgotten > 0) parts.push(`${models.forgotten.toLocaleString('en-US')} evicted, forgotten`);
     if (rate.perSecond > 0) parts.push(`${Math.round(rate.perSecond).toLocaleString('en-US')}/s`);
     if (withoutKey > 0) parts.push(`${withoutKey} without key`);
@@ -155,6 +187,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     if (invalid > 0) parts.push(`${invalid} invalid`);
     if (skippedFlagged > 0) parts.push(`${skippedFlagged} flagged skipped`);
     if (replayed > 0) parts.push(`${replayed.toLocaleString('en-US')} replayed, not relearned`);
+    if (sharing) parts.push(`fleet of ${sharing.summary().members.length}`);
     node.status({
       fill: paused ? 'yellow' : 'green',
       shape: paused ? 'ring' : 'dot',
@@ -163,7 +196,9 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   }
 
   const save = (): void => {
-    models.save().catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`));
+    (sharing ? sharing.checkpoint() : models.save()).catch((error: Error) =>
+      node.warn(`saving model "${modelName}" failed: ${error.message}`),
+    );
   };
   entry.keyedSummary = () => models.summary();
   const statusTimer = setInterval(() => {
@@ -198,16 +233,19 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     const key = keyFor(msg, keysValue, record, index, count);
     if (key === undefined) return;
     const slot = models.slot(key, true)!;
-    const model = slot.model;
+    // In a fleet: the key's own and serving models, and the positions the others' contributions cover.
+    const fleet = sharing?.fleetOf(key);
+    const model = fleet ?? slot.model;
     // Each key's model keeps the offsets of its own records: a replay is skipped per key.
     const source = positions.source;
     if (source !== undefined) {
       const position = positions.at(index);
-      if (model.positions.covers(source, position)) {
+      const learned = fleet ?? slot.model.positions;
+      if (learned.covers(source, position)) {
         replayed++;
         return;
       }
-      model.positions.advance(source, position);
+      learned.advance(source, position);
       slot.dirty = true;
     }
     if (settings.skipFlagged && isFlagged((msg as { anomaly?: unknown }).anomaly, index)) {
@@ -264,7 +302,12 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     switch (command) {
       case 'reset':
         if (selected !== undefined) models.set(selected, newModel());
-        else for (const key of models.keys()) models.delete(key);
+        // In a fleet every key gets a new own, published empty: the others' contributions stay in the merge.
+        else
+          for (const key of models.keys()) {
+            if (sharing) models.set(key, newModel());
+            else models.delete(key);
+          }
         invalid = skippedFlagged = withoutKey = 0;
         save();
         break;
@@ -276,7 +319,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
           const key = selected ?? keyFor(msg, keysValue, record, i, records.length);
           const slot = key === undefined ? undefined : models.slot(key, false);
           if (!slot) throw new Error(`record not forgotten: model "${modelName}" has no key "${key}"`);
-          const result = slot.model.forgetOne(record);
+          const result = (sharing?.fleetOf(key!) ?? slot.model).forgetOne(record);
           slot.dirty = true;
           if (!result.learned) throw new Error(`record not forgotten: ${result.reason}`);
         });
@@ -298,12 +341,19 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
           selected !== undefined ? [[selected, msg.payload]] : keyedSnapshot(msg.payload);
         for (const [key, snapshot] of merges) {
           const slot = models.slot(key, true)!;
-          slot.model.merge(modelFromJSON(withoutPositions(snapshot)));
+          const other = modelFromJSON(withoutPositions(snapshot));
+          const fleet = sharing?.fleetOf(key);
+          // In a fleet the merge goes into own (it is published as this member's), and the serving model is rebuilt.
+          if (fleet) {
+            fleet.own.merge(other);
+            models.set(key, fleet.own);
+          } else slot.model.merge(other);
           slot.dirty = true;
         }
         break;
       }
       case 'template':
+        if (sharing) throw new Error("a template is not used in a fleet: a new key starts from the others' models");
         // The model new keys start from under the "a template snapshot" choice; an empty payload clears it.
         template =
           msg.payload === undefined || msg.payload === null || msg.payload === ''
@@ -376,8 +426,14 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   }
 
   node.on('input', (msg, send, done) => {
-    if (gate.open) input(msg, send as Send, done);
-    else gate.run(() => input(msg, send as Send, done));
+    if (gate.open) {
+      // In a fleet, a partition not read lately may have been another member's: read the model topic first.
+      const source = sharing ? KafkaPositions.sourceOf(msg) : undefined;
+      const sync = source === undefined ? undefined : sharing!.syncFor(source);
+      if (!sync) return input(msg, send as Send, done);
+      gate = new StartGate(sync.catch((error: Error) => node.warn(`reading the model topic failed: ${error.message}`)));
+    }
+    gate.run(() => input(msg, send as Send, done));
   });
 
   node.on('close', (_removed: boolean, done: () => void) => {
@@ -388,8 +444,13 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
       .settled()
       .then(() => messageKeys.settled())
       .then(() => (barrier ? barrier.close() : models.save()))
+      .then(() => sharing?.checkpoint())
       .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
+      .then(() => sharing?.close())
       .finally(() => {
+        // The live models are the fleet's merges: never to be kept as this learner's own.
+        if (sharing && models.backing === sharing.fleet) models.backing = undefined;
+        if (sharing) entry.fleetSummary = undefined;
         if (models.factory === newModel) models.factory = undefined;
         entry.removeLearner(node.id);
         entry.keyedSummary = undefined;

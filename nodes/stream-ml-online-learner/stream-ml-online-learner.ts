@@ -107,6 +107,7 @@ export = function register(RED: NodeAPI): void {
         maxLive: config.maxLive,
         allKeysAs: config.allKeysAs,
         template: config.template,
+        fleet: fleetOption,
       });
 
     const sample = sampleSlot(node.id);

@@ -22,8 +22,11 @@ export interface FleetMember {
 }
 
 interface Contribution {
-  /** As it came: parsed into a model only when it is merged, so contributions superseded before never are. */
-  snapshot: ModelSnapshot;
+  /**
+   * As it came: parsed into a model only when it is merged, so contributions superseded before never are; dropped
+   * once parsed (the model is what later rebuilds merge).
+   */
+  snapshot: ModelSnapshot | undefined;
   model: Model | undefined;
   records: number;
   publishedAt: number;
@@ -209,7 +212,8 @@ export class FleetModel {
     const serving = modelFromJSON(this.own.toJSON());
     for (const [member, c] of this.others) {
       try {
-        c.model ??= modelFromJSON(c.snapshot);
+        c.model ??= modelFromJSON(c.snapshot!);
+        c.snapshot = undefined;
         serving.merge(c.model);
       } catch (error) {
         // A contribution that passed the checks but still does not load or merge (its categories, say) stays out.

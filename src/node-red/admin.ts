@@ -56,6 +56,7 @@ export function registerModelAdmin(RED: NodeAPI): void {
         detectors: model.detectors,
         schema: model.schema,
         statistics: model.statistics(),
+        ...(models!.backing ? { fleet: models!.backing.describe(key) } : {}),
       });
   });
   RED.httpAdmin.get('/stream-ml/sample/:id', RED.auth.needsPermission(SAMPLE_PERMISSION), (req, res) => {

@@ -47,6 +47,27 @@ export interface KeySummary {
   lastScore: number | undefined;
 }
 
+/**
+ * Where the keys' models live when not in memory, instead of the folder or context: fleet learning per key
+ * (keyed-fleet-sharing.ts), whose models are a member's own contribution merged with the others'.
+ */
+export interface KeyedBacking {
+  /** The key's model to make live (a new own from `factory` when the key has none), or undefined. */
+  open(key: string, factory: ((key: string) => Model) | undefined): Model | undefined;
+  /** The key's model without making it live (statistics, a snapshot, the sidebar's detail). */
+  peek(key: string, factory: ((key: string) => Model) | undefined): Model | undefined;
+  /** The key's live model leaves memory. */
+  evicted(key: string): void;
+  /** A new model for the key (reset, load): returns the model to serve. */
+  replaced(key: string, model: Model): Model;
+  has(key: string): boolean;
+  /** Keys known that are not live. */
+  storedKeys(live: (key: string) => boolean): string[];
+  readonly storedCount: number;
+  /** What the sidebar's key detail shows of the key's sharing (a fleet: its members and their records). */
+  describe(key: string): unknown;
+}
+
 /** How many keys the sidebar lists, the most active first. */
 const SUMMARY_KEYS = 20;
 
@@ -65,6 +86,7 @@ export class KeyedModels {
   /** Files of evicted models written but not yet flushed to disk: the next save flushes them, once each. */
   private readonly unsynced = new Set<string>();
   private loading: Promise<void> | undefined;
+  private backingUsed: KeyedBacking | undefined;
   /** Models written to their file and dropped, read back, and (memory store) dropped and forgotten. */
   evicted = 0;
   reloaded = 0;
@@ -80,13 +102,31 @@ export class KeyedModels {
     readonly folder: string | undefined,
   ) {}
 
+  /** Fleet learning per key: the models kept elsewhere. Setting it drops what is live (another's models). */
+  get backing(): KeyedBacking | undefined {
+    return this.backingUsed;
+  }
+
+  set backing(backing: KeyedBacking | undefined) {
+    this.backingUsed = backing;
+    this.live.clear();
+    this.stored.clear();
+    this.last = undefined;
+  }
+
+  /** Swaps a live key's model (a fleet's serving model rebuilt): scorers score the new one from now on. */
+  replaceLive(key: string, model: Model): void {
+    const slot = this.live.get(key);
+    if (slot) slot.model = model;
+  }
+
   get liveCount(): number {
     return this.live.size;
   }
 
   /** Keys whose model is saved and not in memory. */
   get storedCount(): number {
-    return this.stored.size;
+    return this.backingUsed ? this.backingUsed.storedCount : this.stored.size;
   }
 
   /** Where the memory store keeps the live models across a redeploy. */
@@ -97,6 +137,7 @@ export class KeyedModels {
   /** Finds what is kept, once: the files of a persistent store, or the live models a redeploy left in context. */
   load(): Promise<void> {
     this.loading ??= (async () => {
+      if (this.backingUsed) return;
       if (this.folder) {
         let files: string[] = [];
         try {
@@ -104,12 +145,14 @@ export class KeyedModels {
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         }
+        if (this.backingUsed) return;
         for (const file of files) {
           const key = keyOfFile(file);
           if (key !== undefined && !this.live.has(key)) this.stored.add(key);
         }
       } else {
         const kept = await readContext(this.context, this.contextKey, this.store);
+        if (this.backingUsed) return;
         if (kept instanceof Map)
           for (const [key, model] of kept as Map<string, unknown>)
             if (typeof key === 'string' && isLiveModel(model) && !this.live.has(key))
@@ -129,6 +172,12 @@ export class KeyedModels {
     if (slot) {
       this.live.delete(key);
       this.live.set(key, slot);
+    } else if (this.backingUsed) {
+      const model = this.backingUsed.open(key, create ? this.factory : undefined);
+      if (!model) return undefined;
+      slot = { key, model, dirty: false };
+      this.live.set(key, slot);
+      this.evictOver();
     } else {
       const model = this.stored.has(key) ? this.readStored(key) : undefined;
       if (model) {
@@ -145,11 +194,13 @@ export class KeyedModels {
 
   /** True when the key has a model, live or stored. */
   has(key: string): boolean {
+    if (this.backingUsed) return this.live.has(key) || this.backingUsed.has(key);
     return this.live.has(key) || this.stored.has(key);
   }
 
   /** Every key with a model, live ones first (most recently used last). */
   keys(): string[] {
+    if (this.backingUsed) return [...this.live.keys(), ...this.backingUsed.storedKeys((k) => this.live.has(k))];
     return [...this.live.keys(), ...this.stored];
   }
 
@@ -162,17 +213,21 @@ export class KeyedModels {
   snapshotOf(key: string): unknown {
     const slot = this.live.get(key);
     if (slot) return slot.model.toJSON();
+    if (this.backingUsed) return this.backingUsed.peek(key, this.factory)?.toJSON();
     if (!this.stored.has(key)) return undefined;
     return JSON.parse(fs.readFileSync(this.fileOf(key), 'utf8'));
   }
 
   /** The key's model, live or read from its file without making it live (statistics of every key). */
   modelOf(key: string): Model | undefined {
-    return this.live.get(key)?.model ?? (this.stored.has(key) ? this.readStored(key) : undefined);
+    const live = this.live.get(key)?.model;
+    if (live || !this.backingUsed) return live ?? (this.stored.has(key) ? this.readStored(key) : undefined);
+    return this.backingUsed.peek(key, this.factory);
   }
 
   /** Replaces (or sets) a key's model: reset, load. */
   set(key: string, model: Model): KeyedSlot {
+    if (this.backingUsed) model = this.backingUsed.replaced(key, model);
     this.stored.delete(key);
     this.live.delete(key);
     const slot: KeyedSlot = { key, model, dirty: true };
@@ -187,7 +242,7 @@ export class KeyedModels {
     if (this.last?.key === key) this.last = undefined;
     this.live.delete(key);
     this.stored.delete(key);
-    if (this.folder) fs.rmSync(this.fileOf(key), { force: true });
+    if (this.folder && !this.backingUsed) fs.rmSync(this.fileOf(key), { force: true });
   }
 
   /** Once a second (the learner's status timer): each live key's learning rate. */
@@ -211,17 +266,19 @@ export class KeyedModels {
     keys.sort((a, b) => b.learnRate - a.learnRate || b.recordsLearned - a.recordsLearned);
     return {
       live: this.live.size,
-      stored: this.stored.size,
+      stored: this.storedCount,
       evicted: this.evicted,
       reloaded: this.reloaded,
       forgotten: this.forgotten,
-      persistent: this.folder !== undefined,
+      persistent: this.folder !== undefined || this.backingUsed !== undefined,
       keys: keys.slice(0, SUMMARY_KEYS),
     };
   }
 
   /** Writes every model learned since its last write (persistent store), or leaves the live models in context. */
   save(): Promise<void> {
+    // A backing keeps the models itself (a fleet: on its model topic).
+    if (this.backingUsed) return Promise.resolve();
     if (!this.folder) {
       const models = new Map<string, Model>();
       for (const [key, slot] of this.live) models.set(key, slot.model);
@@ -253,7 +310,10 @@ export class KeyedModels {
 
   /** False when the model could not be written: it stays live (memory over the cap, rather than a lost model). */
   private evict(slot: KeyedSlot): boolean {
-    if (this.folder) {
+    if (this.backingUsed) {
+      this.backingUsed.evicted(slot.key);
+      this.evicted++;
+    } else if (this.folder) {
       try {
         // Flushed to disk at the next save (a checkpoint, with Kafka records), not one by one here.
         if (slot.dirty) this.unsynced.add(this.write(slot, false));

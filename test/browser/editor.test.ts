@@ -783,4 +783,108 @@ describe('the editor with node-red-contrib-stream-ml installed', { skip: browser
     assert.deepEqual(errorsOf(nodeRed.problems), []);
     assert.deepEqual(pageErrors, []);
   });
+
+  test('fleet learning per key: the dialog explains it; the sidebar shows the fleet and each member per key', async (t) => {
+    const brokers = process.env.KAFKA_BROKERS;
+    if (!brokers || brokers === 'none') return t.skip('needs the Kafka broker (KAFKA_BROKERS)');
+    const topic = `editor-keyed-fleet-models-${Date.now()}`;
+    const func =
+      "for (let i = 0; i < 40; i++) node.send({ payload: { machine: 'p' + (i % 2), a: Math.sin(i), b: Math.cos(i) } });" +
+      '\nreturn null;';
+    await page.evaluate(
+      ({ func, brokers, topic }) => {
+        const z = RED.workspaces.active();
+        const node = (type: string, props: Record<string, unknown>) => {
+          const defaults = (RED.nodes.getType(type) as { defaults: Record<string, { value: unknown }> }).defaults;
+          const values = Object.fromEntries(Object.entries(defaults).map(([k, d]) => [k, structuredClone(d.value)]));
+          return { ...values, type, ...props };
+        };
+        RED.view.importNodes(
+          [
+            node('stream-ml-kafka-broker', { id: 'kfleet-broker', name: 'keyed fleet broker', brokers }),
+            node('inject', { id: 'kfleet-send', z, name: 'send', x: 140, y: 800, wires: [['kfleet-records']] }),
+            node('function', {
+              id: 'kfleet-records',
+              z,
+              name: 'records',
+              func,
+              x: 320,
+              y: 800,
+              wires: [['kfleet-learner']],
+            }),
+            node('stream-ml-online-learner', {
+              id: 'kfleet-learner',
+              z,
+              model: 'keyed-fleet-demo',
+              attributes: [
+                { name: 'a', type: 'C', label: false },
+                { name: 'b', type: 'C', label: false },
+                { name: 'machine', type: 'X', label: false },
+              ],
+              keyed: true,
+              keySource: 'record',
+              keyProperty: 'machine',
+              share: true,
+              shareBroker: 'kfleet-broker',
+              shareTopic: topic,
+              shareInterval: '0.5',
+              shareMember: 'gateway-8',
+              x: 520,
+              y: 800,
+              wires: [[], []],
+            }),
+          ],
+          { generateIds: false },
+        );
+        RED.nodes.dirty(true);
+      },
+      { func, brokers, topic },
+    );
+    await deploy(page);
+
+    await notificationsGone(page);
+    await page.evaluate(() => {
+      const editor = (RED as unknown as { editor: { edit(node: unknown): void } }).editor;
+      editor.edit(RED.nodes.node('kfleet-learner'));
+    });
+    await page.locator('#node-input-share').waitFor({ state: 'visible' });
+    await page.waitForTimeout(500);
+    // Both ticked: the dialog says how each key is shared (no longer that the two do not work together).
+    const tip = page.locator('#stream-ml-share-keyed');
+    assert.equal(await tip.isVisible(), true);
+    assert.match(((await tip.textContent()) ?? '').trim(), /^Each key is shared on its own/);
+    await page.locator('#node-input-keyed').uncheck();
+    assert.equal(await tip.isVisible(), false);
+    await page.locator('#node-dialog-cancel').click();
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+
+    await openSidebarTab(page);
+    const model = page.locator('.stream-ml-sidebar .stream-ml-model[data-model="keyed-fleet-demo"]');
+    const rows = model.locator('.stream-ml-key-row');
+    for (let press = 1; ; press++) {
+      await page.evaluate((id) => fetch(`inject/${id}`, { method: 'POST' }), 'kfleet-send');
+      const shown = await rows
+        .nth(1)
+        .waitFor({ timeout: 5_000 })
+        .then(
+          () => true,
+          () => false,
+        );
+      if (shown || press === 6) break;
+    }
+    assert.match(
+      (await model.locator('.stream-ml-keyed-fleet').textContent()) ?? '',
+      new RegExp(`^Shared per key on ${topic} by 1 members \\(gateway-8\\); \\d+ contributions of keys not live held`),
+    );
+    await model.locator('.stream-ml-key-row[data-key="p1"]').click();
+    const members = model.locator('.stream-ml-key-detail .stream-ml-key-fleet');
+    await members.waitFor();
+    assert.match(
+      (await members.textContent()) ?? '',
+      /^Members' own records of this key: gateway-8 \(this one\) (20|40|60|80|100|120)$/,
+    );
+    await screenshot(page, 'editor-sidebar-keyed-fleet');
+    assert.deepEqual(errorsOf(nodeRed.problems), []);
+    assert.deepEqual(pageErrors, []);
+  });
 });
