@@ -21,6 +21,7 @@ import { messageKeysFor, type MessageKeys } from '../../src/node-red/message-key
 import { isBatch, recordOf, recordsOf } from '../../src/node-red/records';
 import { withoutPositions } from '../../src/node-red/snapshots';
 import { StartGate } from '../../src/node-red/start-gate';
+import { TemplateFile } from '../../src/node-red/keyed-template';
 import { holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
 import { KeyedFleetSharing } from '../../src/node-red/keyed-fleet-sharing';
 import type { FleetOption } from './fleet-option';
@@ -161,8 +162,11 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   let keyFailures = 0;
   let lastError = '';
 
+  // The template snapshot survives a restart when the store is persistent (a file beside the keys' folder).
+  const templateFile = new TemplateFile(templateMode === 'snapshot' && !sharing ? models.folder : undefined);
   const starting = models
     .load()
+    .then(() => readTemplate())
     .then(() => {
       if (!sharing) return;
       node.status({ fill: 'yellow', shape: 'ring', text: `reading model topic ${settings.fleet!.topic}` });
@@ -172,8 +176,21 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
       sharing?.begin();
       node.error(`could not read the models of "${modelName}": ${error.message}`);
     });
-  // Scorers of the name wait for the topic to be read, as with an unkeyed fleet.
-  if (sharing) entry.pending = starting.finally(() => (entry.pending = undefined));
+  async function readTemplate(): Promise<void> {
+    try {
+      const saved = await templateFile.read();
+      if (saved !== undefined) template = modelFromJSON(withoutPositions(saved));
+    } catch (error) {
+      node.warn(
+        `model "${modelName}": the saved template (${templateFile.file}) could not be read ` +
+          `(${(error as Error).message}): new keys start with the node's settings until a template is sent`,
+      );
+    }
+  }
+
+  // Scorers of the name wait for the topic to be read, as with an unkeyed fleet, and for the saved template: a key
+  // they meet first is made with it.
+  if (sharing || templateFile.file) entry.pending = starting.finally(() => (entry.pending = undefined));
   let gate = new StartGate(starting);
 
   function showStatus(): void {
@@ -359,6 +376,9 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
           msg.payload === undefined || msg.payload === null || msg.payload === ''
             ? undefined
             : modelFromJSON(withoutPositions(msg.payload));
+        templateFile
+          .save(template?.toJSON())
+          .catch((error: Error) => node.warn(`model "${modelName}": saving the template failed: ${error.message}`));
         break;
       case 'pause':
         paused = true;
@@ -444,6 +464,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
       .settled()
       .then(() => messageKeys.settled())
       .then(() => (barrier ? barrier.close() : models.save()))
+      .then(() => templateFile.settled())
       .then(() => sharing?.checkpoint())
       .catch((error: Error) => node.warn(`saving model "${modelName}" failed: ${error.message}`))
       .then(() => sharing?.close())

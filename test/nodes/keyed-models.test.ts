@@ -617,6 +617,31 @@ describe('a cap on live models', () => {
     assert.equal((next.anomaly as Anomaly).score, expected.score);
   });
 
+  test('a template snapshot is kept in a file beside the keys, so a new key starts from it after a restart', async () => {
+    fs.rmSync(path.join(userDir, 'stream-ml'), { recursive: true, force: true });
+    await helper.load(NODES, keyedFlow({ template: 'snapshot' }));
+    await through(fleetStream(1, 30, 2).map((r) => ({ payload: { ...r } })));
+    const learner = helper.getNode('l1') as Node;
+    const side = nextMessages('side', 1);
+    learner.receive({ topic: 'snapshot', key: 'm0' } as NodeMessage);
+    const [snapshot] = await side;
+    learner.receive({ topic: 'template', payload: snapshot.payload } as NodeMessage);
+    await helper.unload();
+    const file = path.join(userDir, 'stream-ml', 'keyed', 'flow1-default-fleet.template.json');
+    assert.ok(fs.existsSync(file), 'the template is on disk once the learner has closed');
+    // A new runtime: a key never seen starts from the template, with its 30 records.
+    await helper.load(NODES, keyedFlow({ template: 'snapshot' }));
+    await through([{ payload: { machine: 'm9', a: 1, b: 1 } }]);
+    assert.equal(fleet().modelOf('m9')!.recordsLearned, 31);
+    // An empty template clears it, on disk too: the next new key starts with the node's settings.
+    (helper.getNode('l1') as Node).receive({ topic: 'template', payload: '' } as NodeMessage);
+    await helper.unload();
+    assert.equal(fs.existsSync(file), false, 'the cleared template is gone from disk');
+    await helper.load(NODES, keyedFlow({ template: 'snapshot' }));
+    await through([{ payload: { machine: 'm8', a: 1, b: 1 } }]);
+    assert.equal(fleet().modelOf('m8')!.recordsLearned, 1);
+  });
+
   test('with Kafka records, a message finishes once every key it touched has its model on disk', async () => {
     fs.rmSync(path.join(userDir, 'stream-ml'), { recursive: true, force: true });
     const keyed = { keySource: 'msg', keyProperty: 'kafka.keys' };
