@@ -444,7 +444,14 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
+    // Once closing, a message can no longer reach the nodes after this one (the runtime has stopped routing): it is
+    // not learned and is marked unfinished, so the consumer does not commit it and the next flow gets it again.
+    let closing = false;
     node.on('input', (msg, send, done) => {
+      if (closing) {
+        markNotFinished(msg as NodeMessage, `the learner of model "${modelName}" was closing`);
+        return done();
+      }
       if (gate.open) {
         // In a fleet, a partition not read lately may have been another member's: read the model topic first.
         const source = sharing && fleet ? KafkaPositions.sourceOf(msg) : undefined;
@@ -458,6 +465,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      closing = true;
       stopListening();
       if (sharing) entry.fleetSummary = undefined;
       clearInterval(statusTimer);

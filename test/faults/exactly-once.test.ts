@@ -22,6 +22,7 @@ import {
   warningsIn,
   type NodeRedProcess,
 } from '../support/node-red-process';
+import { pacedStream } from '../support/fault-run';
 import { assertSameStatistics } from '../support/same-statistics';
 import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
 
@@ -185,46 +186,23 @@ async function runFault(
   prepareUserFolder(userDir, PERSISTENT_SETTINGS, flows(input, output, groupId));
   const predictions: Prediction[] = [];
   const collector = await collectPredictions(output, predictions);
-  let held = false;
-  let sending = false;
+  const stream = await pacedStream(input, records, PER_TICK);
   const ctx: FaultContext = {
     nodeRed: await startNodeRed(userDir),
     earlier: [],
     userDir,
     url: '',
     flows: (second = false) => flows(input, output, groupId, second),
-    // Resolves once no send is under way: a send cut off by the broker's death would be retried into duplicates.
-    holdProducing: async (hold) => {
-      held = hold;
-      while (hold && sending) await new Promise((r) => setTimeout(r, 10));
-    },
+    holdProducing: (hold) => stream.hold(hold),
   };
   ctx.url = ctx.nodeRed.url;
-  // Idempotent: kafkajs retries a send the restarted broker wrote but did not acknowledge, and a duplicate in the
-  // input would (rightly) be learned twice.
-  const producer = client().producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  const producing = (async () => {
-    for (let next = 0; next < records.length;) {
-      while (held) await new Promise((r) => setTimeout(r, 50));
-      const batch = records.slice(next, next + PER_TICK);
-      sending = true;
-      await producer.send({
-        topic: input,
-        messages: batch.map((r) => ({ key: String(r.id), value: JSON.stringify(r) })),
-      });
-      sending = false;
-      next += batch.length;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
   try {
     const unique = () => new Set(predictions.map((p) => p.id)).size;
     // A random moment mid-stream.
     const faultAt = Math.floor(RECORDS * (0.25 + 0.5 * Math.random()));
     await waitFor(`${faultAt} predictions before the fault`, () => unique() >= faultAt, 120_000);
     const back = await fault(ctx);
-    await producing;
+    await stream.done;
     // The input holds each record once (else the model would rightly learn a duplicate twice).
     const offsets = await withAdmin((admin) => admin.fetchTopicOffsets(input));
     assert.equal(
@@ -273,9 +251,7 @@ async function runFault(
       );
     assert.doesNotMatch(ctx.nodeRed.output(), /checkpoint failed|could not read model|not a model/);
   } finally {
-    held = false;
-    await producing.catch(() => undefined);
-    await producer.disconnect();
+    await stream.close();
     await ctx.nodeRed.stop();
     await collector.disconnect();
     fs.rmSync(userDir, { recursive: true, force: true });

@@ -4,23 +4,14 @@
 // statistics of one model that learned every record once, and about its ROC-AUC, also when a member is SIGKILLed
 // mid-stream; a member that joins later starts from the fleet's model.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, test } from 'node:test';
 import type { Consumer } from 'kafkajs';
 import { createModel, rocAuc, type StatisticsReport } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
 import { client, createTopic, uniqueName, waitFor } from '../kafka/support';
 import { kafkaBrokers } from '../support/env';
-import {
-  modelSummaries,
-  PERSISTENT_SETTINGS,
-  prepareUserFolder,
-  startNodeRed,
-  warningsIn,
-  type NodeRedProcess,
-} from '../support/node-red-process';
+import { NodeRedProcesses, pacedStream } from '../support/fault-run';
+import { modelSummaries, type NodeRedProcess } from '../support/node-red-process';
 import { assertSameStatistics } from '../support/same-statistics';
 import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
 
@@ -205,58 +196,27 @@ async function startFleet(): Promise<Fleet> {
   const output = await createTopic('fleet-out', PARTITIONS);
   const modelTopic = uniqueName('fleet-models');
   const groupId = uniqueName('fleet-group');
-  const dirs: string[] = [];
-  const processes = new Map<string, NodeRedProcess>();
-  const outputs: string[] = [];
+  const members = new NodeRedProcesses('stream-ml-fleet');
   const predictions: Prediction[] = [];
   const collector = await collectPredictions(output, predictions);
-  const producer = client().producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  let release: () => void = () => undefined;
-  const go = new Promise<void>((resolve) => (release = resolve));
-  const producing = (async () => {
-    await go;
-    for (let next = 0; next < records.length; next += PER_TICK) {
-      const batch = records.slice(next, next + PER_TICK);
-      await producer.send({
-        topic: input,
-        messages: batch.map((r) => ({ key: String(r.id), value: JSON.stringify(r) })),
-      });
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+  const stream = await pacedStream(input, records, PER_TICK, { waitForRelease: true });
   return {
-    processes,
+    processes: members.processes,
     predictions,
-    producing,
-    async start(member, alone = false) {
-      const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `stream-ml-fleet-${member}-`));
-      dirs.push(userDir);
-      prepareUserFolder(
-        userDir,
-        PERSISTENT_SETTINGS,
+    producing: stream.done,
+    start: (member, alone = false) =>
+      members.start(
+        member,
         alone
           ? flows(member, input, output, undefined, `${groupId}-${member}`)
           : flows(member, input, output, modelTopic, groupId),
-      );
-      const nodeRed = await startNodeRed(userDir);
-      processes.set(member, nodeRed);
-      return nodeRed;
-    },
-    stream: () => release(),
-    warnings() {
-      return warningsIn([...outputs, ...[...processes.values()].map((p) => p.output())].join('\n'));
-    },
+      ),
+    stream: () => stream.release(),
+    warnings: () => members.warnings(),
     async close() {
-      release();
-      await producing.catch(() => undefined);
-      await producer.disconnect();
-      for (const p of processes.values()) {
-        outputs.push(p.output());
-        await p.stop();
-      }
+      await stream.close();
+      await members.close();
       await collector.disconnect();
-      for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -6,22 +6,13 @@
 // mid-stream; a member that joins after the stream serves every machine's full model. The live cap (3 models for
 // 4 machines) makes keys leave memory and come back throughout.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, test } from 'node:test';
 import { createModel, type StatisticsReport } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
-import { client, createTopic, uniqueName } from '../kafka/support';
+import { createTopic, uniqueName } from '../kafka/support';
 import { kafkaBrokers } from '../support/env';
-import {
-  modelSummaries,
-  PERSISTENT_SETTINGS,
-  prepareUserFolder,
-  startNodeRed,
-  warningsIn,
-  type NodeRedProcess,
-} from '../support/node-red-process';
+import { NodeRedProcesses, pacedStream } from '../support/fault-run';
+import { modelSummaries, type NodeRedProcess } from '../support/node-red-process';
 import { assertSameStatistics } from '../support/same-statistics';
 
 after(() => {
@@ -189,55 +180,18 @@ async function startFleet(): Promise<Fleet> {
   const input = await createTopic('keyed-fleet-in', PARTITIONS);
   const modelTopic = uniqueName('keyed-fleet-models');
   const groupId = uniqueName('keyed-fleet-group');
-  const dirs = new Map<string, string>();
-  const outputs: string[] = [];
-  const processes = new Map<string, NodeRedProcess>();
-  const producer = client().producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  let release: () => void = () => undefined;
-  const go = new Promise<void>((resolve) => (release = resolve));
-  const producing = (async () => {
-    await go;
-    for (let next = 0; next < records.length; next += PER_TICK) {
-      const batch = records.slice(next, next + PER_TICK);
-      await producer.send({
-        topic: input,
-        messages: batch.map((r) => ({ key: String(r.id), value: JSON.stringify(r) })),
-      });
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+  const members = new NodeRedProcesses('stream-ml-keyed-fleet');
+  const stream = await pacedStream(input, records, PER_TICK, { waitForRelease: true });
   return {
-    processes,
-    producing,
-    async start(member) {
-      const userDir = fs.mkdtempSync(path.join(os.tmpdir(), `stream-ml-keyed-fleet-${member}-`));
-      dirs.set(member, userDir);
-      prepareUserFolder(userDir, PERSISTENT_SETTINGS, flows(member, input, modelTopic, groupId));
-      const nodeRed = await startNodeRed(userDir);
-      processes.set(member, nodeRed);
-      return nodeRed;
-    },
-    async restart(member) {
-      const before = processes.get(member)!;
-      outputs.push(before.output());
-      const nodeRed = await startNodeRed(dirs.get(member)!);
-      processes.set(member, nodeRed);
-      return nodeRed;
-    },
-    stream: () => release(),
-    warnings() {
-      return warningsIn([...outputs, ...[...processes.values()].map((p) => p.output())].join('\n'));
-    },
+    processes: members.processes,
+    producing: stream.done,
+    start: (member) => members.start(member, flows(member, input, modelTopic, groupId)),
+    restart: (member) => members.restart(member),
+    stream: () => stream.release(),
+    warnings: () => members.warnings(),
     async close() {
-      release();
-      await producing.catch(() => undefined);
-      await producer.disconnect();
-      for (const p of processes.values()) {
-        outputs.push(p.output());
-        await p.stop();
-      }
-      for (const dir of dirs.values()) fs.rmSync(dir, { recursive: true, force: true });
+      await stream.close();
+      await members.close();
     },
   };
 }
