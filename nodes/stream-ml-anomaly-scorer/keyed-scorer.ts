@@ -14,6 +14,7 @@ import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red
 import { RateMeter } from '../../src/node-red/rate';
 import { messageKeysFor, type MessageKeys } from '../../src/node-red/message-keys';
 import { isBatch, recordOf } from '../../src/node-red/records';
+import { ClosingState } from '../../src/node-red/unfinished';
 import { StartGate } from '../../src/node-red/start-gate';
 
 export interface KeyedScorerSettings {
@@ -269,8 +270,11 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
     send(anyAnomaly ? [null, msg] : [msg, null]);
   }
 
+  // Once closing, what this node sends would reach no node: the message is left to the next flow.
+  const closingState = new ClosingState(`the scorer of model "${modelName}"`);
   function input(msg: NodeMessage, send: Send, done: (error?: Error) => void): void {
     messageKeys.read(msg, (keysValue, failure) => {
+      if (closingState.refused(msg, done)) return;
       try {
         handle(msg, send, keysValue, failure);
         lastError = '';
@@ -288,6 +292,7 @@ export function startKeyedScorer(RED: NodeAPI, node: Node, settings: KeyedScorer
   });
 
   node.on('close', (_removed: boolean, done: () => void) => {
+    closingState.closing = true;
     clearInterval(statusTimer);
     void gate
       .settled()

@@ -33,6 +33,7 @@ import { checkpointFileFor } from '../../src/node-red/checkpoint';
 import { KafkaPositions } from '../../src/node-red/kafka-positions';
 import { RateMeter } from '../../src/node-red/rate';
 import { isBatch, messagePropertyReader, recordOf } from '../../src/node-red/records';
+import { ClosingState } from '../../src/node-red/unfinished';
 import { StartGate } from '../../src/node-red/start-gate';
 import { startKeyedScorer } from './keyed-scorer';
 
@@ -320,7 +321,10 @@ export = function register(RED: NodeAPI): void {
       send(anyAnomaly ? [null, msg] : [msg, null]);
     }
 
+    // Once closing, what this node sends would reach no node: the message is left to the next flow.
+    const closingState = new ClosingState(`the scorer of model "${modelName}"`);
     function input(msg: NodeMessage, send: Send, done: (error?: Error) => void): void {
+      if (closingState.refused(msg, done)) return;
       try {
         handle(msg, send);
         lastError = '';
@@ -337,6 +341,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
+      closingState.closing = true;
       clearInterval(statusTimer);
       clearInterval(thresholdSaveTimer);
       void gate.settled().finally(() => {

@@ -22,7 +22,7 @@ import { isBatch, recordOf, recordsOf } from '../../src/node-red/records';
 import { withoutPositions } from '../../src/node-red/snapshots';
 import { StartGate } from '../../src/node-red/start-gate';
 import { TemplateFile } from '../../src/node-red/keyed-template';
-import { holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
+import { ClosingState, holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
 import { KeyedFleetSharing } from '../../src/node-red/keyed-fleet-sharing';
 import type { FleetOption } from './fleet-option';
 
@@ -395,7 +395,11 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
     return model;
   }
 
+  // Not learned once closing, whether it arrived then or waited for the start gate or its keys: it could not reach
+  // the next node.
+  const closingState = new ClosingState(`the learner of model "${modelName}"`);
   function handle(msg: NodeMessage, send: Send, done: Done, keysValue: unknown, failure: Error | undefined): void {
+    if (closingState.refused(msg, done)) return;
     try {
       const command = commandOf(settings.readCommand(msg));
       if (command) {
@@ -457,6 +461,7 @@ export function startKeyedLearner(RED: NodeAPI, node: Node, settings: KeyedLearn
   });
 
   node.on('close', (_removed: boolean, done: () => void) => {
+    closingState.closing = true;
     clearInterval(statusTimer);
     clearInterval(saveTimer);
     if (statsTimer) clearInterval(statsTimer);

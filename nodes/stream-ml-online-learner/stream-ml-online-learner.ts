@@ -15,7 +15,7 @@ import {
 } from '../../src/node-red/model-config';
 import { checkpointFileFor } from '../../src/node-red/checkpoint';
 import { CheckpointBarrier } from '../../src/node-red/checkpoint-barrier';
-import { holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
+import { ClosingState, holdMessage, markNotFinished, releaseMessage } from '../../src/node-red/unfinished';
 import { acquireModel, releaseModel, type FlowContext } from '../../src/node-red/model-registry';
 import { KafkaPositions } from '../../src/node-red/kafka-positions';
 import { isBatch, messagePropertyReader, recordOf, recordsOf } from '../../src/node-red/records';
@@ -399,7 +399,10 @@ export = function register(RED: NodeAPI): void {
       showStatus();
     }
 
+    // Not learned once closing, whether it arrived then or waited at the start gate: it could not reach the next node.
+    const closingState = new ClosingState(`the learner of model "${modelName}"`);
     function handle(msg: NodeMessage, send: Send, done: Done): void {
+      if (closingState.refused(msg, done)) return;
       try {
         const command = commandOf(readCommand(msg));
         if (command) {
@@ -444,14 +447,7 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
-    // Once closing, a message can no longer reach the nodes after this one (the runtime has stopped routing): it is
-    // not learned and is marked unfinished, so the consumer does not commit it and the next flow gets it again.
-    let closing = false;
     node.on('input', (msg, send, done) => {
-      if (closing) {
-        markNotFinished(msg as NodeMessage, `the learner of model "${modelName}" was closing`);
-        return done();
-      }
       if (gate.open) {
         // In a fleet, a partition not read lately may have been another member's: read the model topic first.
         const source = sharing && fleet ? KafkaPositions.sourceOf(msg) : undefined;
@@ -465,7 +461,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      closing = true;
+      closingState.closing = true;
       stopListening();
       if (sharing) entry.fleetSummary = undefined;
       clearInterval(statusTimer);

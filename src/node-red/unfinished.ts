@@ -34,3 +34,22 @@ export function releaseMessage(id: string | undefined): void {
 export function isHeld(id: string): boolean {
   return held.has(id);
 }
+
+/**
+ * For a node that passes messages on. Once its close has begun, the runtime no longer routes what it sends, so a
+ * message it would handle then is completed unfinished instead: the consumer does not commit it and delivers it
+ * again, to the next flow.
+ */
+export class ClosingState {
+  closing = false;
+
+  constructor(private readonly what: string) {}
+
+  /** True when the node is closing and `msg` has been completed unfinished: the caller must not handle it. */
+  refused(msg: object, done: () => void): boolean {
+    if (!this.closing) return false;
+    markNotFinished(msg, `${this.what} was closing`);
+    done();
+    return true;
+  }
+}
