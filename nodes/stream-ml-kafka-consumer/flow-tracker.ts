@@ -3,13 +3,18 @@
 // of a done(error)); a message is finished when every delivery of its _msgid has been completed, and failed when
 // any of them completed with an error. Nodes that never call done() would hold a message forever, so an entry
 // older than its stuck timeout is finished as a failure marked stuck. A node that completes a message it could not
-// finish (it was closing) marks it so (src/node-red/unfinished.ts), and one held on purpose is never stuck.
+// finish (it was closing) marks it so (src/node-red/unfinished.ts), and one held on purpose is never stuck. A
+// message routed to a node the runtime no longer has (stopped by a redeploy) is dropped by Node-RED without a word:
+// each route (preRoute) is either delivered (preDeliver) or dropped at once, so a route left over when the message
+// is done means it was lost on the way, and the message is finished unfinished (delivered again, not committed).
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import type { DeliveryOutcome } from '../../src/kafka/consumer';
 import { isHeld, notFinishedReason } from '../../src/node-red/unfinished';
 
 interface Entry {
   deliveries: number;
+  /** Routes taken (preRoute) not yet delivered (preDeliver): left over at the end, a destination had stopped. */
+  routes: number;
   /** When it counts as stuck (epoch ms). */
   deadline: number;
   stuckTimeoutMs: number;
@@ -61,15 +66,21 @@ export class FlowTracker {
       this.startSweeper();
     }
     if (this.users++ > 0 || !this.hooks) return;
+    this.hooks.add(`preRoute.${LABEL}`, (event) => {
+      const id = (event as { msg?: NodeMessage }).msg?._msgid;
+      const entry = id === undefined ? undefined : this.pending.get(id);
+      if (entry) entry.routes++;
+    });
     this.hooks.add(`preDeliver.${LABEL}`, (event) => {
       const e = event as { msg?: NodeMessage; destination?: { node?: { _expectedDoneCount?: number } } };
       const id = e.msg?._msgid;
       if (id === undefined) return;
+      const entry = this.pending.get(id);
+      if (!entry) return;
+      entry.routes--;
       // A node whose input handler takes no done() never completes anything: its delivery is over once handled,
       // so it is not counted. (_expectedDoneCount is how the runtime itself knows; absent, assume done() is used.)
-      if (e.destination?.node?._expectedDoneCount === 0) return;
-      const entry = this.pending.get(id);
-      if (entry) entry.deliveries++;
+      if (e.destination?.node?._expectedDoneCount !== 0) entry.deliveries++;
     });
     this.hooks.add(`onComplete.${LABEL}`, (event) => {
       const e = event as { msg?: NodeMessage; error?: unknown };
@@ -111,7 +122,7 @@ export class FlowTracker {
       return;
     }
     const id = (msg._msgid ??= this.nextId());
-    const entry: Entry = { deliveries: 0, deadline: Date.now() + stuckTimeoutMs, stuckTimeoutMs, finish };
+    const entry: Entry = { deliveries: 0, routes: 0, deadline: Date.now() + stuckTimeoutMs, stuckTimeoutMs, finish };
     this.pending.set(id, entry);
     node.send(out);
     // Delivery is decided synchronously inside send(): no delivery means nothing is wired to take it.
@@ -129,6 +140,7 @@ export class FlowTracker {
 
   private finish(id: string, entry: Entry, outcome?: DeliveryOutcome): void {
     this.pending.delete(id);
+    if (entry.routes > 0 && !outcome?.stuck) entry.unfinished ??= 'sent on to a node that had stopped (a redeploy)';
     if (entry.unfinished !== undefined) entry.finish({ error: entry.unfinished, unfinished: true });
     else entry.finish(outcome ?? (entry.error === undefined ? SUCCESS : { error: entry.error }));
   }

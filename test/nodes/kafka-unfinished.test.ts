@@ -110,3 +110,54 @@ test('a redeploy of the producer alone: the consumer runs on and delivers its un
   const committed = await committedOffsets(groupId, input);
   assert.equal(committed[0], String(RECORDS));
 });
+
+// A node of someone else's that passes each message on a moment later, also once it is closing (as a node with its
+// own timer or request can): what it sends then goes to a node the runtime has already stopped.
+function relayModule(RED: {
+  nodes: { createNode(n: unknown, c: unknown): void; registerType(t: string, c: unknown): void };
+}) {
+  function Relay(this: TestNodeLike, config: unknown) {
+    RED.nodes.createNode(this, config);
+    this.on('input', (msg: unknown, send: (m: unknown) => void, done: () => void) => {
+      setTimeout(() => {
+        send(msg);
+        done();
+      }, 300);
+    });
+  }
+  RED.nodes.registerType('test-late-relay', Relay);
+}
+type TestNodeLike = { on(event: string, handler: (...args: never[]) => void): void };
+
+test('a message sent on to a node a full stop had already stopped is not committed, and comes again', async (t) => {
+  const input = await inputTopic('unfinished-late');
+  const groupId = uniqueName('unfinished-late');
+  const flow = [
+    brokerNode(),
+    consumer(input, groupId, { wires: [['relay']] }),
+    { id: 'relay', type: 'test-late-relay', wires: [['sink']] },
+    { id: 'sink', type: 'helper' },
+  ];
+  await loadFlow(flow, undefined, [relayModule]);
+  let atRelay = 0;
+  flowNode('relay').on('input', () => atRelay++);
+  await waitFor('every record at the relay', () => atRelay === RECORDS);
+  // Stops every node at once, while the relay still holds every record: its sends reach no node.
+  await helper.unload();
+  const committed = await committedOffsets(groupId, input);
+  t.diagnostic(`committed after the stop: ${JSON.stringify(committed)}`);
+  assert.ok(
+    Number(committed[0] ?? -1) <= 0,
+    `committed ${committed[0]}: records whose messages were lost were committed`,
+  );
+
+  // The next start delivers them again, and this time the relay's sends reach the sink.
+  await loadFlow(flow, undefined, [relayModule]);
+  const seen = collect<{ payload: { n: number } }>('sink');
+  await waitFor('every record at the sink', () => seen.length >= RECORDS);
+  await helper.unload();
+  assert.deepEqual(
+    seen.map((m) => m.payload.n).sort((a, b) => a - b),
+    Array.from({ length: RECORDS }, (_, n) => n),
+  );
+});

@@ -1,6 +1,7 @@
-// The flow tracker against Node-RED's hook events as the runtime fires them (preDeliver per delivery, onComplete
-// per done()), here fired by hand: what it makes of a message a closing node completed unfinished, and of one a
-// learner holds for its checkpoint past the stuck timeout.
+// The flow tracker against Node-RED's hook events as the runtime fires them (preRoute per wire, then preDeliver when
+// the destination node is there, onComplete per done()), here fired by hand: what it makes of a message a closing
+// node completed unfinished, of one sent on to a node that had stopped, and of one a learner holds for its
+// checkpoint past the stuck timeout.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Node, NodeMessage } from 'node-red';
@@ -10,15 +11,25 @@ import { holdMessage, markNotFinished, releaseMessage } from '../../src/node-red
 
 type Hook = (event: unknown) => void;
 
-function runtime(): { tracker: FlowTracker; node: Node; complete(msg: NodeMessage, error?: Error): void } {
+function runtime(): {
+  tracker: FlowTracker;
+  node: Node;
+  complete(msg: NodeMessage, error?: Error): void;
+  sendToStopped(msg: NodeMessage): void;
+} {
   const hooks = new Map<string, Hook>();
   const tracker = new FlowTracker({ add: (name, hook) => hooks.set(name.split('.')[0], hook), remove: () => {} });
-  // One node wired to the consumer: each send is one delivery.
+  // One node wired to the consumer: each send is one route and one delivery.
   const node = {
-    send: (msg: NodeMessage) => hooks.get('preDeliver')?.({ msg, destination: { node: {} } }),
+    send: (msg: NodeMessage) => {
+      hooks.get('preRoute')?.({ msg });
+      hooks.get('preDeliver')?.({ msg, destination: { node: {} } });
+    },
   } as unknown as Node;
   const complete = (msg: NodeMessage, error?: Error): void => hooks.get('onComplete')?.({ msg, error });
-  return { tracker, node, complete };
+  // The runtime no longer has the destination (a redeploy stopped it): routed, and dropped before preDeliver.
+  const sendToStopped = (msg: NodeMessage): void => hooks.get('preRoute')?.({ msg });
+  return { tracker, node, complete, sendToStopped };
 }
 
 describe('FlowTracker', () => {
@@ -35,6 +46,25 @@ describe('FlowTracker', () => {
     complete(unsent);
     tracker.release();
     assert.deepEqual(outcomes, [{}, { error: 'producer closed: record not sent', unfinished: true }]);
+  });
+
+  it('finishes a message sent on to a node that had stopped as unfinished, and one sent on as usual as done', () => {
+    const { tracker, node, complete, sendToStopped } = runtime();
+    tracker.acquire(60_000);
+    const outcomes: DeliveryOutcome[] = [];
+    const lost = { payload: 1 } as NodeMessage;
+    const passed = { payload: 2 } as NodeMessage;
+    tracker.send(node, lost, 60_000, (o) => outcomes.push(o));
+    tracker.send(node, passed, 60_000, (o) => outcomes.push(o));
+    // The first node passes both on: the first to a node that had stopped, the second to one that takes it.
+    sendToStopped(lost);
+    complete(lost);
+    node.send(passed);
+    complete(passed);
+    assert.equal(outcomes.length, 1, 'the message delivered on is not finished before its last node is done');
+    complete(passed);
+    tracker.release();
+    assert.deepEqual(outcomes, [{ error: 'sent on to a node that had stopped (a redeploy)', unfinished: true }, {}]);
   });
 
   it('never counts a held message as stuck, and sweeps it once released', async () => {
