@@ -1,7 +1,7 @@
 // The example flows run as shipped (Dashboard widgets left out) in the real `node-red` command: the Shuttle
 // replay without a broker scores and learns every record, the Kafka one does the same through the test broker
-// and writes a prediction per record, a snapshot saved to a file restores into another learner, and three scorers
-// compare the detectors of one model.
+// and writes a prediction per record, a snapshot saved to a file restores into another learner, three scorers
+// compare the detectors of one model, and the two fleets (one model, one model per machine) share over Kafka.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -288,3 +288,65 @@ test(
     }
   },
 );
+
+test('Machines on a fleet: each gateway learns the machines of its partition, shared per machine, and pump-2 is flagged', async () => {
+  const suffix = randomUUID().slice(0, 8);
+  const flow = example('Machines on a fleet.json').map((n) => {
+    if (n.type === 'stream-ml-kafka-broker') return { ...n, brokers: kafkaBrokers().join(',') };
+    if (n.type === 'stream-ml-kafka-consumer')
+      return { ...n, topics: `${n.topics}-${suffix}`, groupId: `${n.groupId}-${suffix}` };
+    if (n.type === 'stream-ml-kafka-producer') return { ...n, topic: `${n.topic}-${suffix}` };
+    if (n.type === 'stream-ml-online-learner') return { ...n, shareTopic: `${n.shareTopic}-${suffix}` };
+    return n;
+  });
+  const kafka = new Kafka({ clientId: 'example-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  // As the example's description says: the topic with two partitions, one for each gateway.
+  await admin.createTopics({ topics: [{ topic: `machines-fleet-${suffix}`, numPartitions: 2 }], waitForLeaders: true });
+  await admin.disconnect();
+
+  const { url } = await run(flow);
+  await inject(url, flow.find((n) => n.type === 'inject' && n.name === 'start machines')!.id);
+  type Keyed = { live: number; keys: { key: string; recordsLearned: number; lastScore: number }[] };
+  type Listed = { name: string; keyed?: Keyed; fleet?: { member: string; members: string[]; keys: number } };
+  const gateways = async () => ((await models(url)) as Listed[]).filter((m) => m.name === 'machines-fleet');
+  // A machine's records all go to one partition (its key), so after the group's first rebalance one gateway learns
+  // each machine; a gateway that read a machine before the rebalance keeps serving it, from the fleet's model. By
+  // step 2,500 pump-2 has had a thousand steps of damage.
+  const learnedOf = (both: Listed[], key: string) =>
+    both
+      .flatMap((m) => m.keyed?.keys ?? [])
+      .filter((k) => k.key === key)
+      .map((k) => k.recordsLearned);
+  const MACHINES = ['compressor-1', 'compressor-2', 'fan-1', 'pump-1', 'pump-2', 'pump-3'];
+  const listed = await until(
+    'every machine learned 2,400 steps, pump-2 damaged',
+    async () => {
+      const both = await gateways();
+      const healthy = MACHINES.filter((key) => key !== 'pump-2').map((key) => Math.max(0, ...learnedOf(both, key)));
+      return both.length === 2 && Math.min(...healthy) >= 2400 ? both : undefined;
+    },
+    90_000,
+  );
+  const served = listed.map((m) => m.keyed!.keys.map((k) => k.key).sort());
+  assert.deepEqual([...new Set(served.flat())].sort(), MACHINES);
+  for (const m of listed) {
+    assert.ok(m.fleet, 'the learner shares on the model topic');
+    assert.deepEqual(
+      m.fleet.members.slice().sort(),
+      ['gateway-a', 'gateway-b'],
+      `both gateways' contributions are on the model topic: ${JSON.stringify(m.fleet)}`,
+    );
+  }
+  // A machine both gateways hold is served by each with the fleet's model of it, not only with what it learned
+  // itself: the two counts are a moment's records apart (100 a second per machine, shared every second).
+  for (const key of MACHINES) {
+    const counts = learnedOf(listed, key);
+    if (counts.length === 2) assert.ok(Math.min(...counts) >= 1500, `${key}: ${counts.join(' and ')} records`);
+  }
+  const keys = listed.flatMap((m) => m.keyed!.keys);
+  const top = keys.reduce((a, b) => (b.lastScore > a.lastScore ? b : a));
+  assert.equal(top.key, 'pump-2', `the highest last score: ${JSON.stringify(keys)}`);
+  console.log(`# machines on a fleet: ${served.map((k, i) => `gateway ${'AB'[i]} ${k.join(', ')}`).join('; ')}`);
+});
