@@ -4,7 +4,6 @@
 // joining and leaving the group), the model ends up having learned every record once, with the statistics of one
 // model that learned each record once, and every record has a prediction on the output topic.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +12,7 @@ import type { Consumer } from 'kafkajs';
 import { createModel, type StatisticsReport } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
 import { client, createTopic, uniqueName, waitFor, withAdmin } from '../kafka/support';
-import { kafkaBrokers, projectRoot } from '../support/env';
+import { kafkaBrokers } from '../support/env';
 import {
   modelSummaries,
   PERSISTENT_SETTINGS,
@@ -22,7 +21,7 @@ import {
   warningsIn,
   type NodeRedProcess,
 } from '../support/node-red-process';
-import { pacedStream } from '../support/fault-run';
+import { brokerNotRestartable, killAndRestartBroker, pacedStream } from '../support/fault-run';
 import { assertSameStatistics } from '../support/same-statistics';
 import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
 
@@ -55,28 +54,6 @@ const records = shuttleMissing()
   : readShuttle()
       .records.slice(0, RECORDS)
       .map((r, id) => ({ id, ...r }));
-
-function ownBroker(): boolean {
-  try {
-    const stateFile = path.join(
-      process.env.STREAM_ML_CACHE ?? path.join(projectRoot, '.cache'),
-      'kafka',
-      'run',
-      'state.json',
-    );
-    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { brokers: string };
-    return state.brokers === process.env.KAFKA_BROKERS;
-  } catch {
-    return false;
-  }
-}
-
-function kafkaScript(command: 'suspend' | 'resume'): void {
-  execFileSync(process.execPath, [path.join(projectRoot, 'scripts', 'kafka.mjs'), command], {
-    stdio: 'inherit',
-    timeout: 150_000,
-  });
-}
 
 function flows(input: string, output: string, groupId: string, secondConsumer = false): unknown[] {
   const consumer = (id: string) => ({
@@ -278,18 +255,12 @@ test('Node-RED killed (SIGKILL) mid-stream and restarted', { skip }, async () =>
 
 test('the broker killed (SIGKILL) mid-stream and restarted', async (t) => {
   if (skip) return t.skip(skip);
-  if (!ownBroker()) return t.skip('KAFKA_BROKERS is not a broker started by scripts/kafka.mjs');
+  const notRestartable = brokerNotRestartable();
+  if (notRestartable) return t.skip(notRestartable);
   await runFault(
     'broker SIGKILL',
     async (ctx) => {
-      await ctx.holdProducing(true);
-      kafkaScript('suspend');
-      try {
-        await new Promise((r) => setTimeout(r, 3_000));
-      } finally {
-        kafkaScript('resume');
-      }
-      await ctx.holdProducing(false);
+      await killAndRestartBroker({ hold: ctx.holdProducing }, 3_000);
       return Date.now();
     },
     expectedStatistics(),

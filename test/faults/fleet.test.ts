@@ -2,15 +2,15 @@
 // gateways) read one six-partition topic of Shuttle records in one consumer group, each with consumer → scorer →
 // learner (sharing on a model topic) → producer. Every member ends up serving the model of the whole stream: the
 // statistics of one model that learned every record once, and about its ROC-AUC, also when a member is SIGKILLed
-// mid-stream; a member that joins later starts from the fleet's model.
+// mid-stream or the broker is killed and restarted; a member that joins later starts from the fleet's model.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Consumer } from 'kafkajs';
 import { createModel, rocAuc, type StatisticsReport } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
-import { client, createTopic, uniqueName, waitFor } from '../kafka/support';
+import { client, createTopic, uniqueName, waitFor, withAdmin } from '../kafka/support';
 import { kafkaBrokers } from '../support/env';
-import { NodeRedProcesses, pacedStream } from '../support/fault-run';
+import { brokerNotRestartable, killAndRestartBroker, NodeRedProcesses, pacedStream } from '../support/fault-run';
 import { modelSummaries, type NodeRedProcess } from '../support/node-red-process';
 import { assertSameStatistics } from '../support/same-statistics';
 import { readShuttle, SHUTTLE_ATTRIBUTES, shuttleMissing } from '../support/shuttle';
@@ -33,6 +33,8 @@ interface Prediction {
   score: number;
   label: number;
   replayed: boolean;
+  /** When the collector received it (ms since the epoch). */
+  at: number;
 }
 
 interface FleetSummary {
@@ -40,6 +42,7 @@ interface FleetSummary {
   members: { member: string; records: number; own: boolean; ageMs?: number }[];
   records: number;
   refused: number;
+  learnedTwiceForgotten: number;
   published: number;
   lastContributionBytes: number;
   publishedBytes: number;
@@ -172,6 +175,7 @@ async function collectPredictions(topic: string, into: Prediction[]): Promise<Co
         score: v.anomaly?.score ?? NaN,
         label: v.outlier ? 1 : 0,
         replayed: v.anomaly?.replayed === true,
+        at: Date.now(),
       });
     },
   });
@@ -183,6 +187,9 @@ interface Fleet {
   start(member: string, alone?: boolean): Promise<NodeRedProcess>;
   /** Starts the stream of records into the input topic. */
   stream(): void;
+  /** Holds the stream (resolving once no send is under way) or lets it go on. */
+  hold(held: boolean): Promise<void>;
+  input: string;
   processes: Map<string, NodeRedProcess>;
   predictions: Prediction[];
   /** Resolves once every record is in the input topic. */
@@ -212,6 +219,8 @@ async function startFleet(): Promise<Fleet> {
           : flows(member, input, output, modelTopic, groupId),
       ),
     stream: () => stream.release(),
+    hold: (held) => stream.hold(held),
+    input,
     warnings: () => members.warnings(),
     async close() {
       await stream.close();
@@ -374,3 +383,66 @@ test(
     }
   },
 );
+
+test('the broker killed (SIGKILL) mid-stream and restarted', async (t) => {
+  if (skip) return t.skip(skip);
+  const notRestartable = brokerNotRestartable();
+  if (notRestartable) return t.skip(notRestartable);
+  const fleet = await startFleet();
+  try {
+    const members = ['gw-1', 'gw-2', 'gw-3'];
+    for (const m of members) await fleet.start(m);
+    fleet.stream();
+    const unique = (): number => new Set(fleet.predictions.map((p) => p.id)).size;
+    const killAt = Math.floor(RECORDS * (0.25 + 0.4 * Math.random()));
+    await waitFor(`${killAt} predictions before the kill`, () => unique() >= killAt, 120_000);
+    const before = fleet.predictions.length;
+    await killAndRestartBroker(fleet, 3_000);
+    const back = Date.now();
+    await fleet.producing;
+    // The input holds each record once (else the fleet would rightly learn a duplicate twice).
+    const offsets = await withAdmin((admin) => admin.fetchTopicOffsets(fleet.input));
+    assert.equal(
+      offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0),
+      RECORDS,
+      'records in the input topic',
+    );
+    await allPredicted(fleet, members);
+    const after = fleet.predictions.slice(before);
+    const seenBefore = new Set(fleet.predictions.filter((p) => p.at < back).map((p) => p.id));
+    const firstNew = after.find((p) => p.at >= back && !seenBefore.has(p.id));
+    t.diagnostic(
+      `broker SIGKILL at ${killAt} predictions, down 3 s: ${fleet.predictions.length - unique()} duplicated ` +
+        `predictions (${fleet.predictions.filter((p) => p.replayed).length} marked anomaly.replayed), ` +
+        `${firstNew ? ((firstNew.at - back) / 1000).toFixed(1) : '-'} s from the restart to the first new prediction`,
+    );
+    const reference = one();
+    let own = 0;
+    for (const m of members) {
+      const summary = await converged(fleet.processes.get(m)!, m);
+      const view = summary.fleet!;
+      const mine = view.members.find((x) => x.own)!.records;
+      own += mine;
+      const afterRestart = after.filter((p) => p.member === m && p.at >= back).length;
+      t.diagnostic(
+        `${m}: ${mine} own records, ${afterRestart} predictions after the restart, members ` +
+          `${view.members.map((x) => `${x.member} ${x.records}`).join(', ')}, ${view.published} contributions, ` +
+          `${view.learnedTwiceForgotten} learned twice and forgotten`,
+      );
+      // Six partitions for three members, and thousands of records after the restart: each member reads again.
+      assert.ok(afterRestart > 0, `${m} scores records again after the broker's restart`);
+      assert.equal(summary.recordsLearned, RECORDS, `${m} serves every record once`);
+      assertSameStatistics(summary.statistics, reference.statistics, m);
+      assert.deepEqual(view.members.map((x) => x.member).sort(), members);
+      assert.equal(view.refused, 0);
+      assert.equal(
+        view.members.reduce((total, x) => total + x.records, 0),
+        RECORDS,
+        `${m}: the members' records add up to the records in the stream`,
+      );
+    }
+    assert.equal(own, RECORDS, 'the members learned every record once between them');
+  } finally {
+    await fleet.close();
+  }
+});

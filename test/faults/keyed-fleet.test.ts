@@ -3,7 +3,8 @@
 // (sharing on a model topic). The Kafka key is the record id, so every machine's records are spread over every
 // partition and all members learn every machine. Per machine, every member ends up serving the model of that
 // machine's records alone; the members' own records of it add up to its records, also when a member is SIGKILLed
-// mid-stream; a member that joins after the stream serves every machine's full model. The live cap (3 models for
+// mid-stream or the broker is killed and restarted; a member that joins after the stream serves every machine's full
+// model. The live cap (3 models for
 // 4 machines) makes keys leave memory and come back throughout.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -11,7 +12,7 @@ import { createModel, type StatisticsReport } from '../../src/engine';
 import { parseAttributeTable } from '../../src/node-red/model-config';
 import { createTopic, uniqueName } from '../kafka/support';
 import { kafkaBrokers } from '../support/env';
-import { NodeRedProcesses, pacedStream } from '../support/fault-run';
+import { brokerNotRestartable, killAndRestartBroker, NodeRedProcesses, pacedStream } from '../support/fault-run';
 import { modelSummaries, type NodeRedProcess } from '../support/node-red-process';
 import { assertSameStatistics } from '../support/same-statistics';
 
@@ -170,6 +171,8 @@ interface Fleet {
   /** Starts a member again on its user folder (after a stop or a kill). */
   restart(member: string): Promise<NodeRedProcess>;
   stream(): void;
+  /** Holds the stream (resolving once no send is under way) or lets it go on. */
+  hold(held: boolean): Promise<void>;
   processes: Map<string, NodeRedProcess>;
   producing: Promise<void>;
   close(): Promise<void>;
@@ -188,6 +191,7 @@ async function startFleet(): Promise<Fleet> {
     start: (member) => members.start(member, flows(member, input, modelTopic, groupId)),
     restart: (member) => members.restart(member),
     stream: () => stream.release(),
+    hold: (held) => stream.hold(held),
     warnings: () => members.warnings(),
     async close() {
       await stream.close();
@@ -356,6 +360,56 @@ test('a member killed (SIGKILL) mid-stream: the others take over, every machine 
       assert.equal(own.records, ofGw3.get(machine), `gw-3 restarted: its own records of ${machine}`);
       assert.equal(detail.recordsLearned, expected.get(machine)!.records, `gw-3 restarted: ${machine} served`);
       assertSameStatistics(detail.statistics, expected.get(machine)!.statistics, `gw-3 restarted ${machine}`);
+    }
+  } finally {
+    await fleet.close();
+  }
+});
+
+test('the broker killed (SIGKILL) mid-stream and restarted: every machine counted once', async (t) => {
+  const notRestartable = brokerNotRestartable();
+  if (notRestartable) return t.skip(notRestartable);
+  const fleet = await startFleet();
+  try {
+    const members = ['gw-1', 'gw-2', 'gw-3'];
+    await Promise.all(members.map((m) => fleet.start(m)));
+    fleet.stream();
+    // Once the members have learned killAt records between them.
+    const killAt = Math.floor(RECORDS * (0.25 + 0.4 * Math.random()));
+    const ownOf = async (m: string): Promise<number> => {
+      const url = fleet.processes.get(m)!.url;
+      const details = await Promise.all(MACHINES.map((machine) => keyDetail(url, machine).catch(() => undefined)));
+      return details.reduce((n, d) => n + (d?.fleet?.members.find((x) => x.own)?.records ?? 0), 0);
+    };
+    let learned = 0;
+    for (const startedAt = Date.now(); learned < killAt;) {
+      learned = (await Promise.all(members.map(ownOf))).reduce((a, b) => a + b, 0);
+      assert.ok(Date.now() - startedAt < 60_000, `the members learn records (${learned} so far)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await killAndRestartBroker(fleet, 3_000);
+    await fleet.producing;
+    const expected = references();
+    const ownByMachine = new Map<string, Map<string, number>>();
+    const views = await Promise.all(members.map((m) => converged(fleet, m, expected)));
+    members.forEach((m, i) => checkMember(m, views[i], expected, ownByMachine));
+    for (const machine of MACHINES) {
+      const byMember = ownByMachine.get(machine)!;
+      t.diagnostic(
+        `${machine} after the broker's SIGKILL at ${learned} records learned, down 3 s: ` +
+          `${expected.get(machine)!.records} records, own per member ` +
+          [...byMember].map(([m, n]) => `${m} ${n}`).join(', '),
+      );
+      const sum = [...byMember.values()].reduce((a, b) => a + b, 0);
+      assert.equal(sum, expected.get(machine)!.records, `${machine}: the members' own records add up`);
+    }
+    for (const m of members) {
+      const view = (await fleetView(fleet.processes.get(m)!.url))!;
+      t.diagnostic(
+        `${m}: ${view.published} contributions published, ${view.learnedTwiceForgotten} learned twice and forgotten`,
+      );
+      assert.equal(view.refused, 0);
+      assert.deepEqual([...view.members].sort(), members);
     }
   } finally {
     await fleet.close();

@@ -1,10 +1,12 @@
 // What the fault tests (test/faults) share: a stream of records written into the input topic at a steady pace, and
 // `node-red` processes, each on a user folder of its own with the persistent settings, whose output is kept across
 // restarts for a failure's report.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { client } from '../kafka/support';
+import { projectRoot } from './env';
 import {
   PERSISTENT_SETTINGS,
   prepareUserFolder,
@@ -71,6 +73,45 @@ export async function pacedStream(
       await producer.disconnect();
     },
   };
+}
+
+/** Why the broker cannot be killed and restarted here (KAFKA_BROKERS is not the one scripts/kafka.mjs started), or false. */
+export function brokerNotRestartable(): string | false {
+  const stateFile = path.join(
+    process.env.STREAM_ML_CACHE ?? path.join(projectRoot, '.cache'),
+    'kafka',
+    'run',
+    'state.json',
+  );
+  try {
+    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { brokers: string };
+    if (state.brokers === process.env.KAFKA_BROKERS) return false;
+  } catch {
+    // No broker of the script's.
+  }
+  return 'KAFKA_BROKERS is not a broker started by scripts/kafka.mjs';
+}
+
+function kafkaScript(command: 'suspend' | 'resume'): void {
+  execFileSync(process.execPath, [path.join(projectRoot, 'scripts', 'kafka.mjs'), command], {
+    stdio: 'inherit',
+    timeout: 150_000,
+  });
+}
+
+/**
+ * SIGKILLs the broker, waits `downMs` and starts it again on the same ports and data (scripts/kafka.mjs suspend,
+ * resume), the stream held meanwhile: a send cut off by the kill would be retried into duplicates.
+ */
+export async function killAndRestartBroker(stream: Pick<PacedStream, 'hold'>, downMs: number): Promise<void> {
+  await stream.hold(true);
+  kafkaScript('suspend');
+  try {
+    await new Promise((r) => setTimeout(r, downMs));
+  } finally {
+    kafkaScript('resume');
+  }
+  await stream.hold(false);
 }
 
 /** `node-red` processes by name, each on a user folder of its own that a restart starts on again. */
