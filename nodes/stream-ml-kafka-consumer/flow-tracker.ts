@@ -7,6 +7,8 @@
 // message routed to a node the runtime no longer has (stopped by a redeploy) is dropped by Node-RED without a word:
 // each route (preRoute) is either delivered (preDeliver) or dropped at once, so a route left over when the message
 // is done means it was lost on the way, and the message is finished unfinished (delivered again, not committed).
+// Catch and Complete nodes get their copy without a route, right after the done() that sends it to them: they are
+// counted when they receive it, and a message is finished a microtask after its count reaches 0, once they have.
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import type { DeliveryOutcome } from '../../src/kafka/consumer';
 import { isHeld, notFinishedReason } from '../../src/node-red/unfinished';
@@ -82,6 +84,14 @@ export class FlowTracker {
       // so it is not counted. (_expectedDoneCount is how the runtime itself knows; absent, assume done() is used.)
       if (e.destination?.node?._expectedDoneCount !== 0) entry.deliveries++;
     });
+    this.hooks.add(`onReceive.${LABEL}`, (event) => {
+      const e = event as { msg?: NodeMessage; destination?: { node?: { type?: string } } };
+      const type = e.destination?.node?.type;
+      if (type !== 'catch' && type !== 'complete') return;
+      const id = e.msg?._msgid;
+      const entry = id === undefined ? undefined : this.pending.get(id);
+      if (entry) entry.deliveries++;
+    });
     this.hooks.add(`onComplete.${LABEL}`, (event) => {
       const e = event as { msg?: NodeMessage; error?: unknown };
       this.completed(e.msg?._msgid, e.error, notFinishedReason(e.msg));
@@ -135,7 +145,11 @@ export class FlowTracker {
     if (!entry) return;
     if (error !== undefined && error !== null && entry.error === undefined) entry.error = errorText(error);
     if (unfinished !== undefined) entry.unfinished ??= unfinished;
-    if (--entry.deliveries <= 0) this.finish(id, entry);
+    // Node-RED hands a done(error) to Catch nodes (and a done() to Complete nodes) just after this hook returns.
+    if (--entry.deliveries <= 0)
+      queueMicrotask(() => {
+        if (entry.deliveries <= 0 && this.pending.get(id) === entry) this.finish(id, entry);
+      });
   }
 
   private finish(id: string, entry: Entry, outcome?: DeliveryOutcome): void {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import helper from 'node-red-node-test-helper';
 import {
   brokerNode,
+  catchNodeModule,
   collect,
   consumerNode,
   committedOffsets,
@@ -129,6 +130,17 @@ function relayModule(RED: {
 }
 type TestNodeLike = { on(event: string, handler: (...args: never[]) => void): void };
 
+// A node that fails every message with done(error), as a node rejecting a bad record does.
+function failModule(RED: {
+  nodes: { createNode(n: unknown, c: unknown): void; registerType(t: string, c: unknown): void };
+}) {
+  function Fail(this: TestNodeLike, config: unknown) {
+    RED.nodes.createNode(this, config);
+    this.on('input', (_msg: unknown, _send: unknown, done: (error?: Error) => void) => done(new Error('bad record')));
+  }
+  RED.nodes.registerType('test-fail', Fail);
+}
+
 test('a message sent on to a node a full stop had already stopped is not committed, and comes again', async (t) => {
   const input = await inputTopic('unfinished-late');
   const groupId = uniqueName('unfinished-late');
@@ -160,4 +172,41 @@ test('a message sent on to a node a full stop had already stopped is not committ
     seen.map((m) => m.payload.n).sort((a, b) => a - b),
     Array.from({ length: RECORDS }, (_, n) => n),
   );
+});
+
+test('a record failed into a Catch node is finished only once the nodes after the Catch are done with it', async (t) => {
+  const input = await inputTopic('unfinished-catch');
+  const groupId = uniqueName('unfinished-catch');
+  // The default failure policy, count and commit: the record is committed once the flow is done with it, and the
+  // flow is not done while the error path holds it.
+  const flow = [
+    brokerNode(),
+    consumer(input, groupId, { wires: [['fail']] }),
+    { id: 'fail', type: 'test-fail', wires: [] },
+    { id: 'catch', type: 'catch', scope: null, uncaught: false, wires: [['relay']] },
+    { id: 'relay', type: 'test-late-relay', wires: [['sink']] },
+    { id: 'sink', type: 'helper' },
+  ];
+  const modules = [relayModule, failModule, catchNodeModule()];
+  await loadFlow(flow, undefined, modules);
+  let atRelay = 0;
+  flowNode('relay').on('input', () => atRelay++);
+  await waitFor('every record caught and at the relay', () => atRelay === RECORDS);
+  await helper.unload(); // the relay still holds every record: its sends reach no node
+  const committed = await committedOffsets(groupId, input);
+  t.diagnostic(`committed after the stop: ${JSON.stringify(committed)}`);
+  assert.ok(Number(committed[0] ?? -1) <= 0, `committed ${committed[0]} before the error path was done with them`);
+
+  await loadFlow(flow, undefined, modules);
+  const seen = collect<{ payload: { n: number }; error: { message: string } }>('sink');
+  await waitFor('every record through the error path', () => seen.length >= RECORDS);
+  await new Promise((r) => setTimeout(r, 500)); // a few commit intervals
+  await helper.unload();
+  for (const m of seen) assert.match(m.error.message, /bad record/);
+  assert.deepEqual(
+    seen.map((m) => m.payload.n).sort((a, b) => a - b),
+    Array.from({ length: RECORDS }, (_, n) => n),
+  );
+  const after = await committedOffsets(groupId, input);
+  assert.equal(after[0], String(RECORDS), 'committed once the error path was done');
 });
