@@ -46,6 +46,19 @@ export interface FleetSharingOptions {
 /** A partition read less recently than this may have been another member's meanwhile. */
 const QUIET_MS = 1_000;
 
+/** When this member last read each source (a Kafka topic and partition): for the sync before learning from it. */
+export class RecentSources {
+  private readonly lastRead = new Map<string, number>();
+
+  /** True when the source was read less than QUIET_MS ago; notes this read either way. */
+  readRecently(source: string): boolean {
+    const now = Date.now();
+    const last = this.lastRead.get(source);
+    this.lastRead.set(source, now);
+    return last !== undefined && now - last < QUIET_MS;
+  }
+}
+
 export interface FleetSummary {
   member: string;
   topic: string;
@@ -75,7 +88,7 @@ export class FleetSharing {
   private published = -1;
   private publishing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  private readonly lastRead = new Map<string, number>();
+  private readonly recent = new RecentSources();
   private closed = false;
 
   constructor(private readonly options: FleetSharingOptions) {
@@ -141,11 +154,7 @@ export class FleetSharing {
    * member's meanwhile).
    */
   syncFor(source: string): Promise<void> | undefined {
-    const now = Date.now();
-    const last = this.lastRead.get(source);
-    this.lastRead.set(source, now);
-    if (last !== undefined && now - last < QUIET_MS) return undefined;
-    return this.topic.caughtUp().then(() => this.merge());
+    return this.recent.readRecently(source) ? undefined : this.topic.caughtUp().then(() => this.merge());
   }
 
   summary(): FleetSummary | undefined {

@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import { FleetModel, modelFromJSON, type FleetMember, type Model } from '../engine';
 import type { KafkaConnection } from '../kafka/connection';
 import { ModelTopic } from '../kafka/model-topic';
-import { CONTRIBUTION_FORMAT, decode, type Contribution } from './fleet-sharing';
+import { CONTRIBUTION_FORMAT, decode, RecentSources, type Contribution } from './fleet-sharing';
 import type { KeyedBacking } from './keyed-models';
 
 /** A contribution of one key: the unkeyed format with the key it is of. */
@@ -76,8 +76,6 @@ export interface KeyedFleetCounts {
 export interface KeyFleetView {
   members: FleetMember[];
 }
-
-const QUIET_MS = 1_000;
 
 /** A contribution to publish: its record key and value; `published` once the topic has it. */
 export interface Outgoing {
@@ -402,7 +400,7 @@ export class KeyedFleetSharing {
   private readonly topic: ModelTopic;
   private publishing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  private readonly lastRead = new Map<string, number>();
+  private readonly recent = new RecentSources();
   private closed = false;
 
   constructor(private readonly options: KeyedFleetSharingOptions) {
@@ -449,11 +447,7 @@ export class KeyedFleetSharing {
 
   /** As FleetSharing.syncFor: undefined when the source was read a moment ago, else a read of the topic to its end. */
   syncFor(source: string): Promise<void> | undefined {
-    const now = Date.now();
-    const last = this.lastRead.get(source);
-    this.lastRead.set(source, now);
-    if (last !== undefined && now - last < QUIET_MS) return undefined;
-    return this.topic.caughtUp().then(() => this.merge());
+    return this.recent.readRecently(source) ? undefined : this.topic.caughtUp().then(() => this.merge());
   }
 
   summary(): KeyedFleetSummary {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createModel, type DataRecord, type Model, type ModelOptions } from '../../src/engine';
+import { RecentSources } from '../../src/node-red/fleet-sharing';
 import { KeyedFleet, parseTopicKey, topicKeyOf } from '../../src/node-red/keyed-fleet-sharing';
 import { KeyedModels } from '../../src/node-red/keyed-models';
 import type { FlowContext } from '../../src/node-red/model-registry';
@@ -238,4 +239,16 @@ test('many keys: the live cap holds, every key not live is held deflated, each s
     for (const r of all) if (r.key === key) expected.learnOne({ ...r.record });
     for (const m of [a, b]) assertSameStatistics(m.models.modelOf(key)!.statistics(), expected.statistics(), key);
   }
+});
+
+test('a source counts as read recently for a second after each read, per source', (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+  const recent = new RecentSources();
+  assert.equal(recent.readRecently('t/0'), false, 'never read: sync first');
+  assert.equal(recent.readRecently('t/0'), true);
+  assert.equal(recent.readRecently('t/1'), false, 'another partition has its own time');
+  t.mock.timers.tick(999);
+  assert.equal(recent.readRecently('t/0'), true);
+  t.mock.timers.tick(1_000);
+  assert.equal(recent.readRecently('t/0'), false, 'not read for a second: it may have been another member’s');
 });
