@@ -32,6 +32,26 @@ function example(file: string): FlowNode[] {
     }));
 }
 
+/** A fleet example on the test broker, with topics, groups and model topic of its own (other tests share it). */
+function onOwnTopics(flow: FlowNode[], suffix: string): FlowNode[] {
+  return flow.map((n) => {
+    if (n.type === 'stream-ml-kafka-broker') return { ...n, brokers: kafkaBrokers().join(',') };
+    if (n.type === 'stream-ml-kafka-consumer')
+      return { ...n, topics: `${n.topics}-${suffix}`, groupId: `${n.groupId}-${suffix}` };
+    if (n.type === 'stream-ml-kafka-producer') return { ...n, topic: `${n.topic}-${suffix}` };
+    if (n.type === 'stream-ml-online-learner') return { ...n, shareTopic: `${n.shareTopic}-${suffix}` };
+    return n;
+  });
+}
+
+async function createTopic(topic: string, numPartitions: number): Promise<void> {
+  const kafka = new Kafka({ clientId: 'example-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true });
+  await admin.disconnect();
+}
+
 async function run(flows: FlowNode[]): Promise<{ url: string; userDir: string }> {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-ml-example-'));
   folders.push(userDir);
@@ -248,23 +268,9 @@ test(
   { skip: shuttleMissing() },
   async () => {
     const suffix = randomUUID().slice(0, 8);
-    const flow = example('Shuttle on a fleet.json').map((n) => {
-      if (n.type === 'stream-ml-kafka-broker') return { ...n, brokers: kafkaBrokers().join(',') };
-      if (n.type === 'stream-ml-kafka-consumer')
-        return { ...n, topics: `${n.topics}-${suffix}`, groupId: `${n.groupId}-${suffix}` };
-      if (n.type === 'stream-ml-kafka-producer') return { ...n, topic: `${n.topic}-${suffix}` };
-      if (n.type === 'stream-ml-online-learner') return { ...n, shareTopic: `${n.shareTopic}-${suffix}` };
-      return n;
-    });
-    const kafka = new Kafka({ clientId: 'example-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
+    const flow = onOwnTopics(example('Shuttle on a fleet.json'), suffix);
     // As the example's description says: the topic with two partitions, one for each gateway.
-    await admin.createTopics({
-      topics: [{ topic: `shuttle-fleet-${suffix}`, numPartitions: 2 }],
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
+    await createTopic(`shuttle-fleet-${suffix}`, 2);
 
     const { url } = await run(flow);
     await inject(url, flow.find((n) => n.type === 'inject')!.id);
@@ -291,20 +297,9 @@ test(
 
 test('Machines on a fleet: each gateway learns the machines of its partition, shared per machine, and pump-2 is flagged', async () => {
   const suffix = randomUUID().slice(0, 8);
-  const flow = example('Machines on a fleet.json').map((n) => {
-    if (n.type === 'stream-ml-kafka-broker') return { ...n, brokers: kafkaBrokers().join(',') };
-    if (n.type === 'stream-ml-kafka-consumer')
-      return { ...n, topics: `${n.topics}-${suffix}`, groupId: `${n.groupId}-${suffix}` };
-    if (n.type === 'stream-ml-kafka-producer') return { ...n, topic: `${n.topic}-${suffix}` };
-    if (n.type === 'stream-ml-online-learner') return { ...n, shareTopic: `${n.shareTopic}-${suffix}` };
-    return n;
-  });
-  const kafka = new Kafka({ clientId: 'example-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
+  const flow = onOwnTopics(example('Machines on a fleet.json'), suffix);
   // As the example's description says: the topic with two partitions, one for each gateway.
-  await admin.createTopics({ topics: [{ topic: `machines-fleet-${suffix}`, numPartitions: 2 }], waitForLeaders: true });
-  await admin.disconnect();
+  await createTopic(`machines-fleet-${suffix}`, 2);
 
   const { url } = await run(flow);
   await inject(url, flow.find((n) => n.type === 'inject' && n.name === 'start machines')!.id);
